@@ -1,0 +1,88 @@
+"""Choose the database from the environment: MongoDB when configured, else embedded SQLite.
+
+Kept apart from settings.py as a pure function of an environment mapping so that every
+selection path and every error can be tested without re-importing settings.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+MONGODB_ENGINE = "django_mongodb_backend"
+# Fail fast (probes, Jobs) instead of pymongo's 30 s default when no server answers.
+MONGODB_DEFAULT_OPTIONS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
+
+
+def seed_hosts(env: Mapping[str, str]) -> list[str]:
+    """MONGO_SEED0, MONGO_SEED1, ... in order, stopping at the first gap."""
+    hosts = []
+    while env.get(f"MONGO_SEED{len(hosts)}"):
+        hosts.append(env[f"MONGO_SEED{len(hosts)}"])
+    return hosts
+
+
+def mongodb_uri(env: Mapping[str, str]) -> str | None:
+    """The MongoDB connection string configured in env, or None for the embedded default.
+
+    MONGODB_URI wins; else the seed article's variables (MONGO_SEED0..N, MONGO_USERNAME and
+    `password`, the key of the operator's user Secret) build a replica-set URI.
+    """
+    if env.get("MONGODB_URI"):
+        return env["MONGODB_URI"]
+    hosts = seed_hosts(env)
+    seed_style = ("MONGO_SEED0", "MONGO_USERNAME", "password")
+    if not hosts:
+        if orphans := [name for name in seed_style[1:] if env.get(name)]:
+            raise ImproperlyConfigured(
+                f"MONGO_SEED0 is not set but {', '.join(orphans)} is: set MONGO_SEED0 (and "
+                "MONGO_SEED1..N) to the replica set members, or MONGODB_URI."
+            )
+        return None
+    for name in seed_style[1:]:
+        if not env.get(name):
+            raise ImproperlyConfigured(
+                f"{name} is not set: MONGO_SEED0 is, so MongoDB needs {name} too "
+                "(or set MONGODB_URI instead)."
+            )
+    port = env.get("MONGO_PORT", "27017")
+    members = ",".join(host if ":" in host else f"{host}:{port}" for host in hosts)
+    credentials = f"{quote(env['MONGO_USERNAME'], safe='')}:{quote(env['password'], safe='')}"
+    query = urlencode(
+        {
+            "replicaSet": env.get("MONGO_REPLICA_SET", "mongodb"),
+            "authSource": env.get("MONGO_AUTH_SOURCE", "admin"),
+        }
+    )
+    return f"mongodb://{credentials}@{members}/?{query}"
+
+
+def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
+    """The DATABASES["default"] entry for this environment."""
+    uri = mongodb_uri(env)
+    if uri is None:
+        data_dir = Path(env.get("MARVELSITE_DATA_DIR") or base_dir / "var")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": data_dir / "db.sqlite3"}
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise ImproperlyConfigured(
+            "MONGODB_URI must start with mongodb:// or mongodb+srv:// "
+            f"(got {uri.split('://', 1)[0]!r}://...)."
+        )
+    given_options = {name.lower() for name in parse_qs(urlsplit(uri).query)}
+    return {
+        "ENGINE": MONGODB_ENGINE,
+        # The whole connection string goes to MongoClient.
+        "HOST": uri,
+        "NAME": env.get("MONGODB_NAME") or "marvel",
+        # MongoClient keyword options override the URI's, so only fill in what it leaves out.
+        "OPTIONS": {
+            name: value
+            for name, value in MONGODB_DEFAULT_OPTIONS.items()
+            if name.lower() not in given_options
+        },
+    }
+
+
+def is_mongodb(database: Mapping) -> bool:
+    return database["ENGINE"] == MONGODB_ENGINE

@@ -1,0 +1,64 @@
+"""Liveness (/healthz) and readiness (/readyz) probes.
+
+Answered by a middleware placed first, so a kubelet probe is served whatever its Host header
+(a pod IP, not in ALLOWED_HOSTS) and without the HTTPS redirect.
+"""
+
+import logging
+
+from django.db import DatabaseError, connection
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
+from django.http import JsonResponse
+from pymongo.errors import PyMongoError
+
+logger = logging.getLogger(__name__)
+
+_expected_migrations: set[tuple[str, str]] | None = None
+
+
+def expected_migrations() -> set[tuple[str, str]]:
+    """Every migration on disk, read once per process (the code does not change under it)."""
+    global _expected_migrations
+    if _expected_migrations is None:
+        _expected_migrations = set(MigrationLoader(None, ignore_no_migrations=True).disk_migrations)
+    return _expected_migrations
+
+
+def readiness() -> tuple[bool, str]:
+    """Whether the database answers and has every migration applied; with the reason if not."""
+    try:
+        # One query: it proves the database is reachable and lists what is applied.
+        applied = set(MigrationRecorder(connection).applied_migrations())
+    except (DatabaseError, PyMongoError) as exc:
+        logger.warning("readyz: database unreachable: %s", exc)
+        return False, f"database unreachable: {type(exc).__name__}"
+    if missing := expected_migrations() - applied:
+        return False, f"{len(missing)} unapplied migration(s), e.g. {'.'.join(min(missing))}"
+    return True, "ok"
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request):
+    ready, reason = readiness()
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "reason": reason},
+        status=200 if ready else 503,
+    )
+
+
+PROBES = {"/healthz": healthz, "/readyz": readyz}
+
+
+class HealthCheckMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        probe = PROBES.get(request.path_info)
+        if probe is not None and request.method in ("GET", "HEAD"):
+            return probe(request)
+        return self.get_response(request)

@@ -1,0 +1,22 @@
+"""Test settings: the real settings module, with test-only defaults for the environment.
+
+MARVELSITE_TEST_MONGO=stand-in runs the suite on the MongoDB path against mongomock-ng
+(patched in by tests/conftest.py); MONGODB_URI pointing at a real server runs it there.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-secret")
+# The test client speaks plain HTTP; HTTPS settings are tested in tests/test_settings.py.
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+if os.environ.get("MARVELSITE_TEST_MONGO") == "stand-in":
+    os.environ.setdefault("MONGODB_URI", "mongodb://stand-in.invalid:27017/")
+
+from marvelsite.settings import *  # noqa: E402, F403
+
+# Tests render templates without running collectstatic first.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
