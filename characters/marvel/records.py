@@ -1,0 +1,331 @@
+"""Parse and validate raw Marvel API objects into typed records.
+
+One raw character dict (as found in ``data.results`` of a ``/v1/public/characters``
+envelope, or in the bundled data set) becomes a :class:`CharacterRecord`, or raises
+:class:`InvalidRecord` with a human reason. Nothing here touches the database or the
+network: the API client and the recordings reader both feed :func:`parse_results`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+# Mirrors characters.models (kept here so parsing needs no Django): ids at or above
+# LOCAL_ID_START belong to objects created on this site, never to Marvel.
+LOCAL_ID_START = 1_000_000_000
+NAME_MAX = 200
+TITLE_MAX = 500
+URL_MAX = 300
+EXTENSION_MAX = 10
+
+_RESOURCE_ID = re.compile(r"/(\d+)/?$")
+
+
+class InvalidRecord(ValueError):
+    """A raw object that cannot be imported; ``str(exc)`` is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class ComicRef:
+    """A comic as listed in a character's ``comics.items`` (or a full comic object)."""
+
+    id: int
+    title: str
+    resource_uri: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CharacterRecord:
+    id: int
+    name: str
+    description: str = ""
+    thumbnail_path: str = ""
+    thumbnail_extension: str = ""
+    modified: datetime | None = None
+    resource_uri: str = ""
+    comics_available: int = 0
+    urls: tuple[tuple[str, str], ...] = ()
+    comics: tuple[ComicRef, ...] = ()
+    # Non-fatal problems (e.g. one comic item without an id, dropped).
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def urls_json(self) -> list[dict[str, str]]:
+        """``urls`` as stored in ``Character.urls``."""
+        return [{"type": kind, "url": url} for kind, url in self.urls]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A raw record that was not imported, with where it was and why."""
+
+    offset: int | None
+    id: object
+    name: object
+    reason: str
+
+    def describe(self) -> str:
+        where = f"record at offset {self.offset}" if self.offset is not None else "record"
+        ident = []
+        if self.id is not None:
+            ident.append(f"id={self.id!r}")
+        if self.name is not None:
+            ident.append(f"name={str(self.name)[:60]!r}")
+        label = f"{where} ({', '.join(ident)})" if ident else where
+        return f"{label} skipped: {self.reason}"
+
+
+@dataclass(slots=True)
+class ParsedPage:
+    """One batch of parsed records from a source, with its position in the input."""
+
+    offset: int
+    records: list[CharacterRecord]
+    skipped: list[Skipped]
+    total: int | None = None  # the source's total number of records, when known
+    label: str = ""  # e.g. a file name, for messages
+
+    @property
+    def size(self) -> int:
+        return len(self.records) + len(self.skipped)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _marvel_id(value: object, what: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not _is_int(value):
+        raise InvalidRecord(f"{what} must be an integer, got {type(value).__name__}")
+    if value <= 0:
+        raise InvalidRecord(f"{what} must be positive, got {value}")
+    if value >= LOCAL_ID_START:
+        raise InvalidRecord(f"{what} {value} is in the local id range (>= {LOCAL_ID_START})")
+    return value
+
+
+def _optional_str(raw: Mapping, key: str, max_len: int | None = None) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{key} must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if max_len is not None and len(value) > max_len:
+        raise InvalidRecord(f"{key} is longer than {max_len} characters")
+    return value
+
+
+def parse_modified(value: object) -> datetime | None:
+    """Marvel's ``modified`` ("2014-04-29T14:18:17-0400") as an aware UTC datetime.
+
+    Marvel uses "-0001-11-30T00:00:00-0500" for "unknown": that, and anything else
+    unparseable, gives None (the model allows it).
+    """
+    if not isinstance(value, str) or not value or value.startswith("-"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    # MongoDB stores milliseconds: keep what both backends can round-trip.
+    parsed = parsed.astimezone(UTC)
+    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+
+
+def comic_id_from_uri(uri: object) -> int:
+    """The comic id at the end of ``http://gateway.marvel.com/v1/public/comics/21366``."""
+    if not isinstance(uri, str):
+        raise InvalidRecord("comic resourceURI must be a string")
+    match = _RESOURCE_ID.search(uri)
+    if not match or "/comics/" not in uri:
+        raise InvalidRecord(f"comic resourceURI {uri[:80]!r} has no comic id")
+    return _marvel_id(int(match.group(1)), "comic id")
+
+
+def _comic_item(item: object) -> ComicRef:
+    if not isinstance(item, Mapping):
+        raise InvalidRecord(f"comic item must be an object, got {type(item).__name__}")
+    uri = item.get("resourceURI")
+    comic_id = comic_id_from_uri(uri)
+    title = item.get("name")
+    if not isinstance(title, str) or not title.strip():
+        raise InvalidRecord(f"comic {comic_id} has no name")
+    if len(uri) > URL_MAX:
+        uri = ""
+    return ComicRef(id=comic_id, title=title.strip()[:TITLE_MAX], resource_uri=uri)
+
+
+def parse_character(raw: object) -> CharacterRecord:
+    """Validate one raw character object; raise :class:`InvalidRecord` when unusable."""
+    if not isinstance(raw, Mapping):
+        raise InvalidRecord(f"a character must be a JSON object, got {type(raw).__name__}")
+    if "id" not in raw or raw["id"] is None:
+        raise InvalidRecord("missing id")
+    char_id = _marvel_id(raw["id"], "id")
+    name = raw.get("name")
+    if name is None:
+        raise InvalidRecord("missing name")
+    if not isinstance(name, str):
+        raise InvalidRecord(f"name must be a string, got {type(name).__name__}")
+    name = name.strip()
+    if not name:
+        raise InvalidRecord("empty name")
+    if len(name) > NAME_MAX:
+        raise InvalidRecord(f"name is longer than {NAME_MAX} characters")
+
+    description = _optional_str(raw, "description")
+    resource_uri = _optional_str(raw, "resourceURI", URL_MAX)
+
+    thumbnail = raw.get("thumbnail")
+    if thumbnail is None:
+        thumbnail = {}
+    if not isinstance(thumbnail, Mapping):
+        raise InvalidRecord(f"thumbnail must be an object, got {type(thumbnail).__name__}")
+    thumbnail_path = _optional_str(thumbnail, "path", URL_MAX)
+    thumbnail_extension = _optional_str(thumbnail, "extension", EXTENSION_MAX)
+
+    warnings: list[str] = []
+    comics_raw = raw.get("comics")
+    if comics_raw is None:
+        comics_raw = {}
+    if not isinstance(comics_raw, Mapping):
+        raise InvalidRecord(f"comics must be an object, got {type(comics_raw).__name__}")
+    items = comics_raw.get("items") or []
+    if not isinstance(items, list):
+        raise InvalidRecord(f"comics.items must be a list, got {type(items).__name__}")
+    comics: dict[int, ComicRef] = {}
+    for index, item in enumerate(items):
+        try:
+            ref = _comic_item(item)
+        except InvalidRecord as exc:
+            warnings.append(f"comic item {index} dropped: {exc}")
+            continue
+        comics.setdefault(ref.id, ref)
+    available = comics_raw.get("available", len(comics))
+    if available is None:
+        available = len(comics)
+    if not _is_int(available) or available < 0:
+        raise InvalidRecord("comics.available must be a non-negative integer")
+    # The API caps the list at 20 items; `available` is the true count (never below it).
+    available = max(available, len(comics))
+
+    urls_raw = raw.get("urls") or []
+    if not isinstance(urls_raw, list):
+        raise InvalidRecord(f"urls must be a list, got {type(urls_raw).__name__}")
+    urls = []
+    for entry in urls_raw:
+        if (
+            isinstance(entry, Mapping)
+            and isinstance(entry.get("type"), str)
+            and isinstance(entry.get("url"), str)
+        ):
+            urls.append((entry["type"], entry["url"]))
+        else:
+            warnings.append("a malformed urls entry was dropped")
+
+    return CharacterRecord(
+        id=char_id,
+        name=name,
+        description=description,
+        thumbnail_path=thumbnail_path,
+        thumbnail_extension=thumbnail_extension,
+        modified=parse_modified(raw.get("modified")),
+        resource_uri=resource_uri,
+        comics_available=available,
+        urls=tuple(urls),
+        comics=tuple(comics.values()),
+        warnings=tuple(warnings),
+    )
+
+
+def parse_comic(raw: object) -> ComicRef:
+    """Validate one full comic object (``/v1/public/comics`` results)."""
+    if not isinstance(raw, Mapping):
+        raise InvalidRecord(f"a comic must be a JSON object, got {type(raw).__name__}")
+    if raw.get("id") is None:
+        raise InvalidRecord("missing id")
+    comic_id = _marvel_id(raw["id"], "id")
+    title = raw.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise InvalidRecord("missing title")
+    uri = _optional_str(raw, "resourceURI", URL_MAX)
+    return ComicRef(id=comic_id, title=title.strip()[:TITLE_MAX], resource_uri=uri)
+
+
+def _peek(raw: object, key: str) -> object:
+    if isinstance(raw, Mapping):
+        value = raw.get(key)
+        if value is None or isinstance(value, str | int | float):
+            return value
+        return repr(value)[:40]
+    return None
+
+
+def parse_results(
+    results: Iterable[object], first_offset: int | None = 0
+) -> tuple[list[CharacterRecord], list[Skipped]]:
+    """Parse raw character objects; malformed ones are returned as :class:`Skipped`."""
+    records: list[CharacterRecord] = []
+    skipped: list[Skipped] = []
+    for index, raw in enumerate(results):
+        offset = None if first_offset is None else first_offset + index
+        try:
+            records.append(parse_character(raw))
+        except InvalidRecord as exc:
+            skipped.append(Skipped(offset, _peek(raw, "id"), _peek(raw, "name"), str(exc)))
+    return records, skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The parts of a Marvel response envelope the importer needs."""
+
+    offset: int
+    limit: int | None
+    total: int | None
+    count: int
+    results: list
+    attribution: str = ""
+
+
+class InvalidEnvelope(ValueError):
+    """A response body that is not a Marvel ``{"code": 200, "data": {...}}`` envelope."""
+
+
+def parse_envelope(body: object) -> Envelope:
+    if not isinstance(body, Mapping):
+        raise InvalidEnvelope(f"expected a JSON object, got {type(body).__name__}")
+    data = body.get("data")
+    if not isinstance(data, Mapping):
+        raise InvalidEnvelope("no data object")
+    results = data.get("results")
+    if not isinstance(results, list):
+        raise InvalidEnvelope("no data.results list")
+
+    def number(key: str, default: int | None) -> int | None:
+        value = data.get(key, default)
+        if value is None:
+            return default
+        if not _is_int(value) or value < 0:
+            raise InvalidEnvelope(f"data.{key} must be a non-negative integer")
+        return value
+
+    attribution = body.get("attributionText")
+    return Envelope(
+        offset=number("offset", 0),
+        limit=number("limit", None),
+        total=number("total", None),
+        count=number("count", len(results)),
+        results=results,
+        attribution=attribution if isinstance(attribution, str) else "",
+    )
