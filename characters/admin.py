@@ -1,0 +1,115 @@
+"""Admin for characters and comics. Edits show on the public pages at once (no caching)."""
+
+from django.contrib import admin
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from characters.models import IMAGE_NOT_AVAILABLE, Character, Comic
+
+
+class HasImageFilter(admin.SimpleListFilter):
+    title = "image"
+    parameter_name = "has_image"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has an image"), ("no", "No image")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.with_image()
+        if self.value() == "no":
+            return queryset.filter(
+                Q(thumbnail_path="") | Q(thumbnail_path__contains=IMAGE_NOT_AVAILABLE)
+            )
+        return queryset
+
+
+@admin.register(Character)
+class CharacterAdmin(admin.ModelAdmin):
+    list_display = ("thumbnail", "name", "id", "comics_linked", "comics_available", "modified")
+    list_display_links = ("thumbnail", "name")
+    list_filter = (HasImageFilter, "modified")
+    search_fields = ("name", "=id")
+    ordering = ("name", "id")
+    autocomplete_fields = ("comics",)
+    list_per_page = 50
+    readonly_fields = (
+        "id",
+        "preview",
+        "modified",
+        "comics_available",
+        "resource_uri",
+        "random_key",
+        "created_at",
+        "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("id", "name", "description", "comics")}),
+        ("Image", {"fields": ("preview", "thumbnail_path", "thumbnail_extension")}),
+        ("Links", {"fields": ("urls",)}),
+        (
+            "Import metadata (from Marvel; read-only)",
+            {
+                "fields": (
+                    "modified",
+                    "comics_available",
+                    "resource_uri",
+                    "random_key",
+                    "created_at",
+                    "updated_at",
+                ),
+            },
+        ),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(linked_count=Count("comics"))
+
+    @admin.display(description="")
+    def thumbnail(self, obj):
+        if not obj.has_image:
+            return "–"
+        return format_html(
+            '<img src="{}" alt="" width="50" height="50" loading="lazy">',
+            obj.image_url("standard_medium"),
+        )
+
+    @admin.display(description="image")
+    def preview(self, obj):
+        if not obj.has_image:
+            return "No image"
+        return format_html('<img src="{}" alt="{}" width="150">', obj.image_url(), obj.name)
+
+    @admin.display(description="comics linked", ordering="linked_count")
+    def comics_linked(self, obj):
+        return getattr(obj, "linked_count", None)
+
+
+@admin.register(Comic)
+class ComicAdmin(admin.ModelAdmin):
+    list_display = ("title", "id", "updated_at")
+    search_fields = ("title", "=id")
+    ordering = ("title", "id")
+    list_per_page = 50
+    fields = ("id", "title", "resource_uri", "appearing_characters", "created_at", "updated_at")
+    readonly_fields = ("id", "appearing_characters", "created_at", "updated_at")
+
+    @admin.display(description="characters in this comic")
+    def appearing_characters(self, obj):
+        if obj.pk is None:
+            return "–"
+        characters = obj.characters.order_by("name", "id")
+        if not characters:
+            return "None yet: add this comic to a character."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                '<li><a href="{}">{}</a></li>',
+                (
+                    (reverse("admin:characters_character_change", args=[c.pk]), c.name)
+                    for c in characters
+                ),
+            ),
+        )
