@@ -1,0 +1,101 @@
+"""/healthz and /readyz: cheap, unauthenticated JSON probes."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_healthz_needs_no_database(client):
+    # No django_db mark: any database access here would raise.
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_when_migrated(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "reason": "ok"}
+
+
+@pytest.mark.django_db
+def test_probes_answer_any_host_and_plain_http(client, settings):
+    # The kubelet probes the pod IP over HTTP: neither ALLOWED_HOSTS nor the HTTPS redirect apply.
+    settings.SECURE_SSL_REDIRECT = True
+    for path in ("/healthz", "/readyz"):
+        assert client.get(path, headers={"host": "10.42.0.17:8000"}).status_code == 200
+    assert client.get("/admin/login/", headers={"host": "10.42.0.17:8000"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_readyz_reports_unapplied_migrations(client):
+    recorder = MigrationRecorder(connection)
+    recorder.record_unapplied("characters", "0001_initial")
+    try:
+        response = client.get("/readyz")
+    finally:
+        recorder.record_applied("characters", "0001_initial")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "reason": "1 unapplied migration(s), e.g. characters.0001_initial",
+    }
+
+
+def probe_with_database_down(database_env, tmp_path):
+    """GET the probes in a fresh process whose database cannot be reached."""
+    script = textwrap.dedent(
+        """
+        import json, django
+        django.setup()
+        from django.test import Client
+        client = Client()
+        print(json.dumps({p: [r.status_code, r.json()] for p, r in
+                          ((p, client.get(p)) for p in ("/healthz", "/readyz"))}))
+        """
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MONGO", "MARVELSITE_"))
+    }
+    env |= {"DJANGO_SETTINGS_MODULE": "tests.settings", "MARVELSITE_DATA_DIR": str(tmp_path)}
+    env |= database_env
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return __import__("json").loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_readyz_503_when_sqlite_cannot_be_opened(tmp_path):
+    (tmp_path / "db.sqlite3").mkdir()  # a folder where the database file should be
+    answers = probe_with_database_down({}, tmp_path)
+    assert answers["/healthz"] == [200, {"status": "ok"}]
+    assert answers["/readyz"] == [
+        503,
+        {"status": "unavailable", "reason": "database unreachable: OperationalError"},
+    ]
+
+
+def test_readyz_503_when_mongodb_does_not_answer(tmp_path):
+    # The real driver against a closed loopback port: a MongoDB that is down.
+    down = {"MONGODB_URI": "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300"}
+    answers = probe_with_database_down(down, tmp_path)
+    assert answers["/healthz"] == [200, {"status": "ok"}]
+    assert answers["/readyz"][0] == 503
+    assert answers["/readyz"][1]["reason"] == "database unreachable: ServerSelectionTimeoutError"

@@ -1,0 +1,147 @@
+"""Character and Comic: the same models and migrations on SQLite and MongoDB."""
+
+import pytest
+from django.core.management import call_command
+
+from characters.models import LOCAL_ID_START, Character, Comic
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hulk():
+    character = Character.objects.create(
+        id=1009351,
+        name="Hulk",
+        thumbnail_path="http://i.annihil.us/u/prod/marvel/i/mg/5/a0/538615ca33ab0",
+        thumbnail_extension="jpg",
+        comics_available=1700,
+        urls=[{"type": "detail", "url": "http://marvel.com/characters/25/hulk"}],
+    )
+    character.comics.add(
+        Comic.objects.create(id=40632, title="Hulk (2008) #53"),
+        Comic.objects.create(id=40630, title="Hulk (2008) #54"),
+    )
+    return character
+
+
+def test_no_model_change_lacks_a_migration():
+    # The same check on both backends proves one migration set serves both.
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_marvel_ids_are_the_primary_keys(hulk):
+    stored = Character.objects.get(pk=1009351)
+    assert stored.name == "Hulk"
+    assert stored.urls == [{"type": "detail", "url": "http://marvel.com/characters/25/hulk"}]
+    assert Comic.objects.get(pk=40632).title == "Hulk (2008) #53"
+
+
+def test_many_to_many_both_ways(hulk):
+    assert sorted(hulk.comics.values_list("id", flat=True)) == [40630, 40632]
+    comic = Comic.objects.get(pk=40630)
+    assert list(comic.characters.all()) == [hulk]
+    other = Character.objects.create(id=1009610, name="Spider-Man")
+    comic.characters.add(other)
+    assert sorted(comic.characters.values_list("name", flat=True)) == ["Hulk", "Spider-Man"]
+    hulk.comics.remove(comic)
+    assert list(comic.characters.all()) == [other]
+    assert Character.comics.through.objects.count() == 2
+
+
+def test_new_character_gets_an_id_outside_marvels_range(hulk):
+    first = Character.objects.create(name="Made here")
+    second = Character(name="Made here too")
+    second.save()
+    assert first.id == LOCAL_ID_START
+    assert second.id == LOCAL_ID_START + 1
+    assert Comic.objects.create(title="A local comic").id == LOCAL_ID_START
+
+
+def test_auto_id_does_not_touch_given_ids():
+    assert Character.objects.create(id=5, name="Given").id == 5
+    assert Character.objects.create(name="Auto").id == LOCAL_ID_START
+
+
+def test_search_is_case_insensitive_and_literal(hulk):
+    Character.objects.create(id=1, name="Spider-Man (Ultimate)")
+    Character.objects.create(id=2, name="S.H.I.E.L.D.")
+    assert [c.name for c in Character.objects.search("hUL")] == ["Hulk"]
+    assert [c.name for c in Character.objects.search("(ultimate)")] == ["Spider-Man (Ultimate)"]
+    # Regular-expression and SQL metacharacters match themselves only.
+    assert list(Character.objects.search(".*")) == []
+    assert list(Character.objects.search("%")) == []
+    assert [c.name for c in Character.objects.search("S.H")] == ["S.H.I.E.L.D."]
+    assert Character.objects.search("  ").count() == 3
+
+
+def test_with_image_excludes_missing_and_placeholder_images(hulk):
+    Character.objects.create(id=1, name="No path")
+    Character.objects.create(
+        id=2,
+        name="Placeholder",
+        thumbnail_path="http://i.annihil.us/u/prod/marvel/i/mg/b/40/image_not_available",
+        thumbnail_extension="jpg",
+    )
+    assert [c.name for c in Character.objects.with_image()] == ["Hulk"]
+    assert not Character.objects.get(pk=2).has_image
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("name", ["A", "B", "C"]),
+        ("-name", ["C", "B", "A"]),
+        ("comics", ["B", "C", "A"]),
+        ("-comics", ["A", "C", "B"]),
+        ("modified", ["C", "A", "B"]),
+        ("-modified", ["B", "A", "C"]),
+    ],
+)
+def test_ordered(sort, expected):
+    Character.objects.create(id=1, name="A", comics_available=9, modified="2014-01-01T00:00Z")
+    Character.objects.create(id=2, name="B", comics_available=1, modified="2020-01-01T00:00Z")
+    Character.objects.create(id=3, name="C", comics_available=5, modified="2010-01-01T00:00Z")
+    assert [c.name for c in Character.objects.ordered(sort)] == expected
+
+
+def test_ordered_refuses_unknown_sorts():
+    with pytest.raises(ValueError, match="unknown sort"):
+        Character.objects.ordered("password")
+
+
+def test_sample_returns_distinct_characters_and_honours_exclusions():
+    for number in range(1, 21):
+        Character.objects.create(id=number, name=f"C{number}")
+    picked = Character.objects.sample(6, exclude_ids=[1, 2, 3])
+    ids = [c.id for c in picked]
+    assert len(ids) == 6
+    assert len(set(ids)) == 6
+    assert not {1, 2, 3} & set(ids)
+    assert len(Character.objects.sample(6, exclude_ids=range(1, 18))) == 3
+    assert Character.objects.none().sample(6) == []
+
+
+def test_sample_reaches_every_character():
+    for number in range(1, 9):
+        Character.objects.create(id=number, name=f"C{number}")
+    seen = set()
+    for _ in range(60):
+        seen.update(c.id for c in Character.objects.sample(1))
+    assert seen == set(range(1, 9))
+
+
+def test_sample_costs_at_most_two_queries(django_assert_max_num_queries):
+    for number in range(1, 30):
+        Character.objects.create(id=number, name=f"C{number}")
+    with django_assert_max_num_queries(2):
+        assert len(Character.objects.sample(6)) == 6
+
+
+def test_image_url_and_canonical_url(hulk):
+    assert hulk.image_url("standard_xlarge") == (
+        "https://i.annihil.us/u/prod/marvel/i/mg/5/a0/538615ca33ab0/standard_xlarge.jpg"
+    )
+    assert hulk.slug == "hulk"
+    assert hulk.get_absolute_url().startswith("/characters/1009351/hulk")
+    assert Character(name="???").slug == "character"
