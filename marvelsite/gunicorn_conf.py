@@ -19,3 +19,6 @@ worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", "/tmp")  # noqa: S108
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Gunicorn >= 25 opens a control socket under $HOME, which is read-only in the container and
+# unused here (Kubernetes manages the processes).
+control_socket_disable = True
