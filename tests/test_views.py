@@ -1,0 +1,407 @@
+"""Public pages: status codes, content, canonical URLs, the featured reload, 404/500/503."""
+
+import re
+from contextlib import contextmanager
+
+import pytest
+from django.db import OperationalError, connections
+from django.template.loader import render_to_string
+from pymongo.errors import ServerSelectionTimeoutError
+
+from characters.models import Character, Comic
+from tests.support.page_data import IMAGE_PATH, make_character, make_many
+
+pytestmark = pytest.mark.django_db
+
+_MISSING = object()
+ATTRIBUTION = "Data provided by Marvel. © 2022 MARVEL"
+
+
+def card_ids(response) -> list[int]:
+    return [int(i) for i in re.findall(r'data-character-id="(\d+)"', response.content.decode())]
+
+
+def featured_ids_param(response) -> str:
+    return re.search(r'name="ids" value="([0-9,]*)"', response.content.decode()).group(1)
+
+
+def assert_attribution(response):
+    html = response.content.decode()
+    assert ATTRIBUTION in html
+    assert re.search(r'<a href="https://marvel\.com"[^>]*>Data provided by Marvel', html)
+
+
+@pytest.fixture
+def hulk():
+    return make_character(
+        1009351,
+        "Hulk",
+        comics=[(40632, "Hulk (2008) #53"), (40630, "Hulk (2008) #54")],
+        comics_available=1700,
+        urls=[
+            {"type": "detail", "url": "http://marvel.com/characters/25/hulk"},
+            {"type": "wiki", "url": "javascript:alert(1)"},
+        ],
+    )
+
+
+# --- empty database -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/", "/characters/"])
+def test_empty_database_is_a_friendly_page(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "No characters yet" in html
+    assert "python manage.py seed_marvel" in html
+
+
+# --- home and the per-card reload -----------------------------------------------------------
+
+
+def test_home_features_six_random_cards_with_comics_and_links(client):
+    make_many(10, comics_each=5)
+    response = client.get("/")
+    assert response.status_code == 200
+    ids = card_ids(response)
+    assert len(ids) == 6
+    assert len(set(ids)) == 6
+    html = response.content.decode()
+    assert "Appears in:" in html
+    assert "Comic 000" in html
+    assert "Comic 002" in html
+    assert "Comic 003" not in html
+    for pk in ids:
+        assert Character.objects.get(pk=pk).get_absolute_url() in html
+    assert featured_ids_param(response) == ",".join(map(str, ids))
+    assert "no-store" in response["Cache-Control"]
+    assert not response.cookies  # stateless: nothing kept between requests
+    assert_attribution(response)
+
+
+def test_home_image_is_marvels_landscape_variant_over_https(client):
+    make_character(5, "Storm")
+    html = client.get("/").content.decode()
+    expected = IMAGE_PATH.replace("http://", "https://") + "/landscape_incredible.jpg"
+    assert f'src="{expected}"' in html
+    assert 'data-fallback="/static/img/placeholder.svg"' in html
+
+
+def test_home_with_fewer_characters_than_cards(client):
+    make_many(3)
+    assert sorted(card_ids(client.get("/"))) == [1, 2, 3]
+
+
+def test_reload_without_javascript_replaces_only_that_card(client):
+    make_many(40)
+    ids = [3, 14, 15, 9, 26, 5]
+    response = client.get("/", {"ids": ",".join(map(str, ids)), "reload": "15"})
+    assert response.status_code == 200
+    new = card_ids(response)
+    assert len(new) == 6
+    assert new[:2] == [3, 14]
+    assert new[3:] == [9, 26, 5]
+    assert new[2] not in ids
+    assert featured_ids_param(response) == ",".join(map(str, new))
+    assert "Now showing" in response.content.decode()
+
+
+def test_reload_is_stateless_any_client_any_worker(client, django_user_model):
+    make_many(20)
+    from django.test import Client
+
+    first = Client().get("/", {"ids": "1,2,3,4,5,6", "reload": "6"})
+    second = Client().get("/", {"ids": "1,2,3,4,5,6", "reload": "6"})
+    assert card_ids(first)[:5] == card_ids(second)[:5] == [1, 2, 3, 4, 5]
+
+
+def test_reload_when_nobody_else_is_left_keeps_the_card(client):
+    make_many(6)
+    response = client.get("/", {"ids": "1,2,3,4,5,6", "reload": "4"})
+    assert card_ids(response) == [1, 2, 3, 4, 5, 6]
+
+
+def test_ids_that_no_longer_exist_are_replaced(client):
+    make_many(12)
+    response = client.get("/", {"ids": "1,2,3,4,5,999"})
+    ids = card_ids(response)
+    assert ids[:5] == [1, 2, 3, 4, 5]
+    assert ids[5] in range(6, 13)
+
+
+def test_fragment_endpoint_returns_one_new_card_and_the_new_ids(client):
+    make_many(30, comics_each=2)
+    response = client.get("/featured/card/", {"ids": "1,2,3,4,5,6", "reload": "3"})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    html = response.content.decode()
+    assert "<html" not in html  # a fragment, not a page
+    [new] = card_ids(response)
+    assert new not in (1, 2, 3, 4, 5, 6)
+    ids = re.search(r'data-featured-ids="([0-9,]+)"', html).group(1)
+    assert ids == f"1,2,{new},4,5,6"
+    assert featured_ids_param(response) == ids  # the new card's own reload form is up to date
+    assert "Comic 000" in html
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"ids": "1,2,3,4,5,6"}, {"ids": "1,2,3,4,5,6", "reload": "77"}, {"reload": "1"}],
+)
+def test_fragment_endpoint_without_a_card_to_reload_is_404(client, params):
+    make_many(10)
+    assert client.get("/featured/card/", params).status_code == 404
+
+
+# --- list -----------------------------------------------------------------------------------
+
+
+def test_list_paginates_24_a_page_with_count_and_rel_links(client):
+    make_many(30)
+    first = client.get("/characters/")
+    assert first.status_code == 200
+    assert len(card_ids(first)) == 24
+    html = first.content.decode()
+    assert "30 characters" in html
+    assert "page 1 of 2" in html
+    assert 'rel="next" href="/characters/?page=2"' in html
+    assert 'rel="prev"' not in html
+    second = client.get("/characters/", {"page": "2"})
+    assert card_ids(second) == list(range(25, 31))
+    html = second.content.decode()
+    assert 'rel="prev" href="/characters/"' in html
+    assert 'rel="next"' not in html
+    assert '<link rel="canonical" href="/characters/?page=2">' in html
+    assert_attribution(second)
+
+
+def test_search_is_case_insensitive_contains(client):
+    make_character(1, "Spider-Man")
+    make_character(2, "Spider-Woman")
+    make_character(3, "Iron Man")
+    response = client.get("/characters/", {"q": "  SPIDER "})
+    assert card_ids(response) == [1, 2]
+    assert "2 characters matching “SPIDER”" in response.content.decode()
+    assert card_ids(client.get("/characters/", {"q": "man"})) == [3, 1, 2]
+
+
+def test_search_with_no_match_says_so(client):
+    make_character(1, "Thor")
+    response = client.get("/characters/", {"q": "Loki"})
+    assert card_ids(response) == []
+    assert "No characters match “Loki”" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("name", [1, 2, 3]),
+        ("-name", [3, 2, 1]),
+        ("modified", [2, 3, 1]),
+        ("-modified", [1, 3, 2]),
+        ("comics", [3, 1, 2]),
+        ("-comics", [2, 1, 3]),
+    ],
+)
+def test_sort(client, sort, expected):
+    import datetime as dt
+
+    day = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    make_character(1, "A-Bomb", modified=day, comics_available=5)
+    make_character(2, "Beast", modified=day - dt.timedelta(days=9), comics_available=50)
+    make_character(3, "Cyclops", modified=day - dt.timedelta(days=1), comics_available=1)
+    response = client.get("/characters/", {"sort": sort})
+    assert card_ids(response) == expected
+    assert f'<option value="{sort}" selected>' in response.content.decode()
+
+
+def test_with_image_filter(client):
+    make_character(1, "Has Image")
+    make_character(2, "No Image", image=False)
+    Character.objects.create(id=3, name="Blank Image")
+    assert card_ids(client.get("/characters/")) == [3, 1, 2]
+    response = client.get("/characters/", {"image": "1"})
+    assert card_ids(response) == [1]
+    assert 'id="image" type="checkbox" name="image" value="1" checked' in response.content.decode()
+
+
+def test_links_carry_the_canonical_query_string(client):
+    make_many(100)  # 50 with an image: three pages
+    response = client.get(
+        "/characters/", {"page": "2", "sort": "-name", "junk": "x", "image": "on", "q": "hero"}
+    )
+    html = response.content.decode()
+    assert 'rel="next" href="/characters/?q=hero&amp;image=1&amp;sort=-name&amp;page=3"' in html
+    assert 'rel="prev" href="/characters/?q=hero&amp;image=1&amp;sort=-name"' in html
+    canonical = (
+        '<link rel="canonical" href="/characters/?q=hero&amp;image=1&amp;sort=-name&amp;page=2"'
+    )
+    assert canonical in html
+
+
+# --- character ------------------------------------------------------------------------------
+
+
+def test_character_page(client, hulk):
+    response = client.get("/characters/1009351/hulk/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<h1" in html
+    assert ">Hulk</h1>" in html
+    assert "Hulk is a character made for the tests." in html
+    assert "29 April 2014" in html
+    assert 'datetime="2014-04-29T14:18:17+00:00"' in html
+    assert "1700 available at Marvel, 2 listed here" in html
+    assert html.index("Hulk (2008) #53") < html.index("Hulk (2008) #54")
+    assert 'href="/comics/40632/"' in html
+    assert 'href="http://marvel.com/characters/25/hulk"' in html
+    assert "javascript:" not in html  # only http(s) links from the editable JSON
+    image = IMAGE_PATH.replace("http://", "https://") + "/portrait_uncanny.jpg"
+    assert f'src="{image}" alt="Hulk"' in html
+    assert 'data-fallback="/static/img/placeholder.svg"' in html
+    assert_attribution(response)
+
+
+def test_character_without_image_or_description(client):
+    make_character(7, "Nobody", image=False, description="", modified=None)
+    html = client.get("/characters/7/nobody/").content.decode()
+    assert 'src="/static/img/placeholder.svg" alt="No image available for Nobody"' in html
+    assert "Marvel has no description for this character." in html
+    assert "No comics listed." in html
+    assert "unknown" in html
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/characters/1009351/", "/characters/1009351/hulk-smash/", "/characters/1009351/%C3%BC/"],
+)
+def test_missing_or_wrong_slug_redirects_permanently(client, hulk, url):
+    response = client.get(url)
+    assert response.status_code == 301
+    assert response["Location"] == "/characters/1009351/hulk/"
+
+
+def test_slug_of_a_name_without_letters(client):
+    character = make_character(8, "???")
+    assert client.get("/characters/8/").url == character.get_absolute_url()
+    assert client.get(character.get_absolute_url()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/characters/404/x/",
+        "/characters/404/",
+        "/comics/404/",
+        "/characters/99999999999999999999999999/x/",
+        "/characters/-1/x/",
+        "/comics/abc/",
+        "/nowhere/",
+    ],
+)
+def test_unknown_pages_are_the_404_page(client, hulk, url):
+    response = client.get(url)
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "We couldn’t find that page" in html
+    assert 'href="/characters/"' in html
+
+
+# --- comic ----------------------------------------------------------------------------------
+
+
+def test_comic_page_lists_its_characters_as_cards(client, hulk):
+    make_character(2, "Thor", comics=[Comic.objects.get(pk=40632)])
+    make_character(3, "Loki")
+    response = client.get("/comics/40632/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Hulk (2008) #53" in html
+    assert card_ids(response) == [1009351, 2]
+    assert "2 characters here appear in this comic" in html
+    assert 'name="ids"' not in html  # no featured reload controls outside the home page
+    assert_attribution(response)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def test_500_page_renders_without_a_request():
+    html = render_to_string("500.html")
+    assert "Something went wrong on our side" in html
+    assert 'href="/"' in html
+
+
+class Unreachable:
+    """A MongoDB database handle whose server is gone."""
+
+    def __getattr__(self, name):
+        raise ServerSelectionTimeoutError("db.invalid:27017: timed out (password=hunter2)")
+
+    def __getitem__(self, name):
+        return self.__getattr__(name)
+
+
+@contextmanager
+def database_unreachable(on_mongodb):
+    """Every query fails as when the database server is gone; restored on exit."""
+    real = connections["default"]
+    if on_mongodb:
+        name, broken = "database", Unreachable()
+    else:
+
+        def broken():
+            raise OperationalError("unable to open database file (password=hunter2)")
+
+        name = "ensure_connection"
+    saved = real.__dict__.get(name, _MISSING)
+    if on_mongodb:
+        real.database  # noqa: B018 - connect first, so the saved handle is the real one
+        saved = real.__dict__["database"]
+    real.__dict__[name] = broken
+    try:
+        yield
+    finally:
+        if saved is _MISSING:
+            del real.__dict__[name]
+        else:
+            real.__dict__[name] = saved
+
+
+@pytest.fixture
+def database_down(on_mongodb):
+    return lambda: database_unreachable(on_mongodb)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/featured/card/?ids=1,2,3,4,5,6&reload=1",
+        "/characters/",
+        "/characters/?q=x",
+        "/characters/1/a/",
+        "/comics/1/",
+    ],
+)
+def test_database_down_is_a_friendly_503_and_pages_recover(client, database_down, url, hulk):
+    with database_down():
+        response = client.get(url)
+        assert response.status_code == 503
+        html = response.content.decode()
+        assert "The site is temporarily unavailable" in html
+        assert "hunter2" not in html
+        assert "Traceback" not in html
+        assert response["Retry-After"] == "30"
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 503
+    assert client.get("/characters/1009351/hulk/").status_code == 200
+
+
+def test_database_down_in_the_admin_is_a_503(admin_client, database_down):
+    with database_down():
+        response = admin_client.get("/admin/characters/character/")
+        assert response.status_code == 503
+        assert "The site is temporarily unavailable" in response.content.decode()
+    assert admin_client.get("/admin/characters/character/").status_code == 200

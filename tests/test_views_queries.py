@@ -1,0 +1,67 @@
+"""Query budgets: every page runs a fixed number of queries (at most 4), whatever the page size
+and however many comics each character has. django-mongodb-backend has no prefetch_related, so
+the views read a page's comics in one query over Character.comics.through (select_related)."""
+
+import pytest
+
+from characters import models
+from tests.support.page_data import make_many
+
+pytestmark = pytest.mark.django_db
+
+# (url, queries). Home: the random sample reads a window of random_key from a random point and
+# wraps around at the end (1 or 2 queries; pinned to the 2-query case below) + the comics.
+# A reload: the five kept (in_bulk) + the sample + the comics. List: count + page + comics.
+PAGES = [
+    ("/", 3),
+    ("/?ids=1,2,3,4,5,6&reload=3", 4),
+    ("/featured/card/?ids=1,2,3,4,5,6&reload=3", 4),
+    ("/characters/", 3),
+    ("/characters/?page=2&sort=-comics", 3),
+    ("/characters/?q=hero&image=1&sort=-modified", 3),
+    ("/characters/1/hero-001/", 2),
+    ("/comics/100000/", 3),
+]
+
+
+@pytest.fixture(autouse=True)
+def sample_wraps_around(monkeypatch):
+    """Start the random window near the end of random_key's range, so it always wraps."""
+    monkeypatch.setattr(models, "new_random_key", lambda: 0.999_999)
+
+
+@pytest.fixture(params=["small", "large"])
+def catalogue(request):
+    if request.param == "small":
+        make_many(8, comics_each=1)  # part of one page, one comic each
+    else:
+        make_many(30, comics_each=22)  # a full page, more comics than the API ever lists
+    return request.param
+
+
+def test_query_budget_is_constant(client, catalogue, django_assert_num_queries):
+    # One catalogue per run of all the pages (building the large one is the slow part).
+    for url, queries in PAGES:
+        assert queries <= 4
+        with django_assert_num_queries(queries):
+            response = client.get(url)
+        assert response.status_code == 200, url
+    if catalogue == "large":
+        html = client.get("/characters/").content.decode()
+        assert html.count('class="card"') == 24  # a full page costs what a short one does
+
+
+def test_sampling_needs_one_query_when_the_window_does_not_wrap(
+    client, monkeypatch, django_assert_num_queries
+):
+    make_many(30, comics_each=3)
+    monkeypatch.setattr(models, "new_random_key", lambda: 0.0)
+    with django_assert_num_queries(2):
+        assert client.get("/").status_code == 200
+
+
+def test_admin_changelist_budget_is_constant(admin_client, django_assert_max_num_queries):
+    make_many(30, comics_each=5)
+    # session + user + count + filtered count + page (comics linked is an annotated Count)
+    with django_assert_max_num_queries(8):
+        assert admin_client.get("/admin/characters/character/").status_code == 200
