@@ -1,6 +1,7 @@
 """Admin for characters and comics. Edits show on the public pages at once (no caching)."""
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -25,15 +26,39 @@ class HasImageFilter(admin.SimpleListFilter):
         return queryset
 
 
+class IdSearchMixin:
+    """Search by the text field or, for a number, by Marvel id too.
+
+    Not "=id" in search_fields: the admin turns that into id__iexact, a text comparison that
+    SQLite coerces but MongoDB (a regex on an integer field) never matches.
+    """
+
+    search_text_field: str
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.isascii() and term.isdigit() and len(term) <= 18:
+            text = Q(**{f"{self.search_text_field}__icontains": term})
+            return queryset.filter(Q(pk=int(term)) | text), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+# Marvel's URLs are typed without a scheme at times: assume https (Django 6's default).
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
 @admin.register(Character)
-class CharacterAdmin(admin.ModelAdmin):
+class CharacterAdmin(IdSearchMixin, admin.ModelAdmin):
     list_display = ("thumbnail", "name", "id", "comics_linked", "comics_available", "modified")
     list_display_links = ("thumbnail", "name")
     list_filter = (HasImageFilter, "modified")
-    search_fields = ("name", "=id")
+    search_fields = ("name",)
+    search_text_field = "name"
+    search_help_text = "Search by name or Marvel id."
     ordering = ("name", "id")
     autocomplete_fields = ("comics",)
     list_per_page = 50
+    formfield_overrides = URL_FIELDS
     readonly_fields = (
         "id",
         "preview",
@@ -87,11 +112,14 @@ class CharacterAdmin(admin.ModelAdmin):
 
 
 @admin.register(Comic)
-class ComicAdmin(admin.ModelAdmin):
+class ComicAdmin(IdSearchMixin, admin.ModelAdmin):
     list_display = ("title", "id", "updated_at")
-    search_fields = ("title", "=id")
+    search_fields = ("title",)
+    search_text_field = "title"
+    search_help_text = "Search by title or Marvel id."
     ordering = ("title", "id")
     list_per_page = 50
+    formfield_overrides = URL_FIELDS
     fields = ("id", "title", "resource_uri", "appearing_characters", "created_at", "updated_at")
     readonly_fields = ("id", "appearing_characters", "created_at", "updated_at")
 
