@@ -21,10 +21,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=marvelsite.settings
 
-# A fixed numeric uid/gid, so Kubernetes can check runAsNonRoot against the image.
+# A fixed numeric uid/gid, so Kubernetes can check runAsNonRoot against the image. /app is
+# the user's: SQLite's default ./var when the root filesystem is writable (plain `docker run`).
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
-       --shell /usr/sbin/nologin app
+       --shell /usr/sbin/nologin app \
+    && install -d -o app -g app /app
 
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
@@ -36,7 +38,7 @@ USER 10001:10001
 
 # Hashed, compressed static files (whitenoise) and bytecode, made once here since the running
 # container cannot write them. The key only satisfies the settings for this command.
-RUN DJANGO_SECRET_KEY=collectstatic-build-only-not-a-secret \
+RUN DJANGO_SECRET_KEY=collectstatic-build-only-not-a-secret MARVELSITE_DATA_DIR=/tmp \
         python manage.py collectstatic --noinput --verbosity 0 \
     && python -m compileall -q marvelsite characters
 
