@@ -451,3 +451,13 @@ def test_prod_uses_encrypted_replicated_ondat_storage():
     assert parameters["csi.storage.k8s.io/secret-name"]
     claims = one(docs, CRD_KIND, "mongodb")["spec"]["statefulSet"]["spec"]["volumeClaimTemplates"]
     assert [c["spec"]["storageClassName"] for c in claims] == ["ondat-replicated"] * 2
+
+
+def test_replica_set_pods_have_their_service_account(overlay):
+    # The operator runs the replica set as ServiceAccount mongodb-database, in its namespace.
+    _, docs = overlay
+    one(docs, "ServiceAccount", "mongodb-database")
+    binding = one(docs, "RoleBinding", "mongodb-database")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mongodb-database"}]
+    role = one(docs, "Role", binding["roleRef"]["name"])
+    assert {"secrets", "pods"} == {r for rule in role["rules"] for r in rule["resources"]}
