@@ -455,9 +455,10 @@ def test_prod_uses_encrypted_replicated_ondat_storage():
 
 def test_replica_set_pods_have_their_service_account(overlay):
     # The operator runs the replica set as ServiceAccount mongodb-database, in its namespace.
-    _, docs = overlay
+    name, docs = overlay
     one(docs, "ServiceAccount", "mongodb-database")
     binding = one(docs, "RoleBinding", "mongodb-database")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mongodb-database"}]
+    account = {"kind": "ServiceAccount", "name": "mongodb-database", "namespace": name}
+    assert binding["subjects"] == [account]
     role = one(docs, "Role", binding["roleRef"]["name"])
     assert {"secrets", "pods"} == {r for rule in role["rules"] for r in rule["resources"]}
