@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import ListView, TemplateView
 
 from characters.models import CHARACTER_ORDERINGS, Character, Comic
+from characters.page_cache import CachedPageMixin
 
 FEATURED_COUNT = 6
 CARD_COMICS = 3  # comic titles shown on a card
@@ -43,30 +44,57 @@ TRUE_VALUES = {"1", "on", "true", "yes"}
 # --- cards: the comics of many characters in one query ------------------------------------
 
 
-def comics_by_character(character_ids) -> dict[int, list[Comic]]:
-    """{character id: [comics by title]} for all the given characters, in a single query."""
+@dataclass(frozen=True, slots=True)
+class ComicRef:
+    """What the pages show of a comic: plain values, no model instance per row."""
+
+    id: int
+    title: str
+
+    def get_absolute_url(self) -> str:
+        return reverse("characters:comic", args=[self.id])
+
+
+def comics_by_character(character_ids) -> dict[int, list[ComicRef]]:
+    """{character id: [comics by title]} for all the given characters, in a single query
+    (a join over the M2M through table; values only, as a page can link hundreds)."""
     through = Character.comics.through
-    rows = through.objects.filter(character_id__in=list(character_ids)).select_related("comic")
+    rows = through.objects.filter(character_id__in=list(character_ids)).values_list(
+        "character_id", "comic_id", "comic__title"
+    )
     found = defaultdict(list)
-    for row in rows:
-        found[row.character_id].append(row.comic)
+    for character_id, comic_id, title in rows:
+        found[character_id].append(ComicRef(comic_id, title))
     for comics in found.values():
         comics.sort(key=lambda comic: (comic.title.casefold(), comic.id))
     return found
 
 
 def as_cards(characters) -> list[Character]:
-    """Attach what a card shows (image URL, first comic titles) to each character."""
+    """Attach what a card shows (URL, image, first comic titles) to each character."""
     characters = list(characters)
     comics = comics_by_character(c.id for c in characters) if characters else {}
     for character in characters:
         linked = comics.get(character.id, [])
+        character.card_url = character.get_absolute_url()
         character.card_image = character.image_url(CARD_IMAGE)
         character.card_comics = linked[:CARD_COMICS]
         character.card_more_comics = max(len(linked), character.comics_available) - len(
             character.card_comics
         )
     return characters
+
+
+class CardsMixin:
+    """What the card partial needs besides the character, computed once per page."""
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            placeholder=static(PLACEHOLDER_IMAGE),
+            home_url=reverse("characters:home"),
+            fragment_url=reverse("characters:featured_card"),
+            **kwargs,
+        )
 
 
 # --- home: featured characters with a stateless per-card reload -----------------------------
@@ -111,10 +139,11 @@ def featured(ids_param: str, reload_param: str) -> tuple[list[Character], Charac
 
 
 @method_decorator(never_cache, name="dispatch")
-class HomeView(TemplateView):
+class HomeView(CardsMixin, TemplateView):
     """6 random characters; ?ids=1,2,3,4,5,6&reload=3 re-rolls one card and keeps the rest."""
 
     template_name = "characters/home.html"
+    extra_context = {"nav": "home"}
 
     def get_context_data(self, **kwargs):
         characters, drawn = featured(
@@ -129,7 +158,7 @@ class HomeView(TemplateView):
 
 
 @method_decorator(never_cache, name="dispatch")
-class FeaturedCardView(TemplateView):
+class FeaturedCardView(CardsMixin, TemplateView):
     """The fragment the home page's script swaps in: one re-rolled card, same parameters."""
 
     template_name = "includes/featured_card.html"
@@ -207,8 +236,9 @@ def page_number(raw: str, num_pages: int) -> int:
     return min(max(int(raw), 1), num_pages)
 
 
-class CharacterListView(ListView):
+class CharacterListView(CachedPageMixin, CardsMixin, ListView):
     template_name = "characters/character_list.html"
+    extra_context = {"nav": "list"}
     context_object_name = "characters"
     paginate_by = 24
 
@@ -264,7 +294,7 @@ def safe_links(urls) -> list[dict]:
     return links
 
 
-class CharacterDetailView(TemplateView):
+class CharacterDetailView(CachedPageMixin, CardsMixin, TemplateView):
     template_name = "characters/character_detail.html"
 
     def get(self, request, *args, **kwargs):
@@ -275,21 +305,17 @@ class CharacterDetailView(TemplateView):
 
     def get_context_data(self, **kwargs):
         character = self.character
-        comics = sorted(
-            comics_by_character([character.id]).get(character.id, []),
-            key=lambda comic: (comic.title.casefold(), comic.id),
-        )
+        comics = comics_by_character([character.id]).get(character.id, [])
         return super().get_context_data(
             character=character,
             image_url=character.image_url(DETAIL_IMAGE),
-            placeholder=static(PLACEHOLDER_IMAGE),
             comics=comics,
             links=safe_links(character.urls),
             **kwargs,
         )
 
 
-class ComicDetailView(TemplateView):
+class ComicDetailView(CachedPageMixin, CardsMixin, TemplateView):
     template_name = "characters/comic_detail.html"
 
     def get_context_data(self, **kwargs):

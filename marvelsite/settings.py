@@ -136,6 +136,10 @@ if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     # Behind a TLS-terminating ingress that sets (and strips client copies of) this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Public list/character/comic pages are cached per process, keyed by the catalogue's version
+# (admin edits show at once); other writes show within this many seconds. 0 turns it off.
+PAGE_CACHE_SECONDS = env.int("MARVELSITE_PAGE_CACHE_SECONDS", default=60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -23,3 +23,4 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+PAGE_CACHE_SECONDS = 0  # no page cache across tests; tests/test_views_cache.py turns it on

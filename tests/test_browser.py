@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 
 try:
     from playwright.sync_api import sync_playwright
@@ -66,6 +67,8 @@ def shots(on_mongodb):
 def site(live_server, settings, django_user_model, monkeypatch):
     """Rows and an admin user, made before the browser starts (the ORM stays out of its loop)."""
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # plain-HTTP test server
+    settings.PAGE_CACHE_SECONDS = 60  # as in production: the admin edit must still show at once
+    cache.clear()
     make_many(30, comics_each=3)
     spidey = make_character(
         1009610,
