@@ -113,7 +113,7 @@ def test_dev_profile_syncs_templates_static_and_python():
 
 def test_dev_sync_targets_can_be_written():
     # Synced files land in the running container: its root filesystem must be writable in
-    # dev, gunicorn must reload Python, and Django must not cache templates (debug).
+    # dev, gunicorn must reload Python, and Django must cache neither templates nor pages.
     docs = render("k8s/overlays/dev")
     [app] = one(docs, "Deployment", "marvel-frontend")["spec"]["template"]["spec"]["containers"]
     assert app["securityContext"]["readOnlyRootFilesystem"] is False
@@ -124,6 +124,7 @@ def test_dev_sync_targets_can_be_written():
     ]
     assert config["GUNICORN_RELOAD"] == "true"
     assert config["DJANGO_DEBUG"] == "true"
+    assert config["MARVELSITE_PAGE_CACHE_SECONDS"] == "0"
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "COPY --chown=app:app . ." in dockerfile
     assert "WORKDIR /app" in dockerfile
