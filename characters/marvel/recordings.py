@@ -8,7 +8,7 @@
 
 Records get an absolute position (the envelope's ``data.offset`` plus their index, or their
 index in an array), are re-batched into pages of ``page_size`` and parsed with the same
-validation as API responses. ``offset``/``max_offset`` select positions like the API's.
+validation as API responses. ``offset``/``max_offset`` select pages as the API loop does.
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ class RecordingSource:
             yield _chunk_from(file)
 
     def __iter__(self) -> Iterator[ParsedPage]:
-        """Parsed pages of at most ``page_size`` records at positions in [offset, max_offset)."""
+        """Parsed pages of at most ``page_size`` records from position ``offset``; like the
+        API loop, pages start while their offset is below ``max_offset``."""
         pending: list = []
         pending_offset = 0
         label = ""
@@ -143,13 +144,13 @@ class RecordingSource:
                 position = chunk.offset + index
                 if position < self.offset:
                     continue
-                if self.max_offset is not None and position >= self.max_offset:
-                    break
                 if pending and position != pending_offset + len(pending):
                     # A gap or an overlap between files: start a new page here.
                     yield flush()
                     pending = []
                 if not pending:
+                    if self.max_offset is not None and position >= self.max_offset:
+                        return  # like the API loop: no page starts at or past max_offset
                     pending_offset = position
                 pending.append(raw)
                 if len(pending) >= self.page_size:

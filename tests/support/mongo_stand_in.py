@@ -11,7 +11,8 @@ from unittest import mock
 import mongomock_ng
 from django_mongodb_backend.base import DatabaseWrapper
 from django_mongodb_backend.utils import OperationDebugWrapper
-from mongomock_ng import aggregate
+from mongomock_ng import aggregate, filtering
+from mongomock_ng.filtering import filter_applies
 
 # One client for the whole run: django-mongodb-backend keeps one pool per alias, and tests
 # that open their own pymongo-style client must see the same data.
@@ -44,6 +45,77 @@ def _get_collection(self, name, **kwargs):
     return collection
 
 
+def _insert_many_with_indexed_unique_checks(original):
+    """Gap (speed only; added for seed_marvel's bulk imports): for every inserted document
+    mongomock-ng checks each unique index by scanning the whole collection and evaluating the
+    index's partialFilterExpression on every document (`Collection._ensure_uniques`), so a bulk
+    insert is quadratic (minutes for the bundled data set's 11k comic links). During one
+    insert_many, collect each unique index's existing keys in a set once, then check each new
+    document against it; a possible duplicate (or an unhashable key) goes to the original scan,
+    which raises DuplicateKeyError as before.
+    """
+
+    def insert_many(self, documents, *args, **kwargs):
+        indexes = [i for i in self._store.indexes.values() if i.get("unique")]
+        if not indexes:
+            return original(self, documents, *args, **kwargs)
+        entries = self._compute_index_entries
+
+        def keys(doc, index):
+            partial = index.get("partialFilterExpression")
+            if partial is not None and not filter_applies(partial, doc):
+                return ()
+            return entries(doc, index["key"], index.get("sparse")) or ()
+
+        try:
+            seen = [{k for doc in self._store.documents for k in keys(doc, i)} for i in indexes]
+        except TypeError:
+            return original(self, documents, *args, **kwargs)
+        scan = self._ensure_uniques
+
+        def ensure_uniques(new_data):
+            try:
+                new = [keys(new_data, i) for i in indexes]
+                if any(k in known for known, found in zip(seen, new, strict=True) for k in found):
+                    return scan(new_data)
+            except TypeError:
+                return scan(new_data)
+            for known, found in zip(seen, new, strict=True):
+                known.update(found)
+
+        self._ensure_uniques = ensure_uniques
+        try:
+            return original(self, documents, *args, **kwargs)
+        finally:
+            del self._ensure_uniques
+
+    return insert_many
+
+
+def _in_with_set_lookup(original):
+    """Gap (speed only; added for seed_marvel): mongomock-ng's `$in` compares a document's
+    value with every listed value in Python (`filtering._in_op`), so matching 6k comics
+    against a page's 2k comic ids takes seconds. For a plain int/str value and a list of
+    plain ints/strs, look it up in a set instead (same result); anything else goes to the
+    original. One cached set, keyed by the (unchanging) list of the query being run.
+    """
+    cache: list = [None, frozenset()]
+
+    def plain(value) -> bool:  # int (bson Int64 included) or str; bool is not a number here
+        return isinstance(value, int | str) and not isinstance(value, bool)
+
+    def in_op(doc_val, search_val):
+        if plain(doc_val) and isinstance(search_val, list | tuple):
+            if cache[0] is not search_val:
+                if not all(plain(value) for value in search_val):
+                    return original(doc_val, search_val)
+                cache[:] = [search_val, frozenset(search_val)]
+            return doc_val in cache[1]
+        return original(doc_val, search_val)
+
+    return in_op
+
+
 def install() -> list:
     """Patch the stand-in in; returns the patchers so a caller can stop them."""
     patchers = [
@@ -53,6 +125,15 @@ def install() -> list:
             aggregate._Parser,
             "_handle_field_operator",
             _get_field_with_computed_input(aggregate._Parser._handle_field_operator),
+        ),
+        mock.patch.object(
+            mongomock_ng.collection.Collection,
+            "insert_many",
+            _insert_many_with_indexed_unique_checks(mongomock_ng.collection.Collection.insert_many),
+        ),
+        mock.patch.dict(
+            filtering._filterer_inst._operator_map,
+            {"$in": _in_with_set_lookup(filtering._in_op)},
         ),
     ]
     for patcher in patchers:

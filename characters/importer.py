@@ -1,0 +1,292 @@
+"""Parsed Marvel records -> the database: batched, idempotent, on SQLite and MongoDB.
+
+One :meth:`Importer.import_page` call per page of records, with a fixed number of database
+round trips whatever the page holds (reads: characters, comics and links of the page, one
+query each; writes: at most one bulk call per kind of change, split only by the backend's
+own batch limits):
+
+- characters are created, updated when their content (Marvel's ``modified`` included)
+  differs, and otherwise left alone;
+- a Comic per comic item (id from its ``resourceURI``, title from its ``name``), created or
+  updated likewise;
+- a character's comic links become exactly those of its latest record: new ones are added,
+  vanished ones removed.
+
+Only ORM bulk operations are used (``bulk_create``, ``bulk_update``, ``filter(...).delete()``):
+they work on both backends (django-mongodb-backend has no ``bulk_create(update_conflicts=
+True)``, which is why existing rows are read first). On SQLite a page is written in one
+transaction. MongoDB's backend has no ``transaction.atomic`` rollback, so writes go in an
+order that keeps a half-written page consistent (comics, then characters, then links) and,
+being idempotent, a re-run (or ``--offset`` resume) completes it.
+
+``dry_run=True`` reads and compares the same way and writes nothing; the counters say what
+would have changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils import timezone
+
+from characters.marvel.records import CharacterRecord, ComicRef, ParsedPage, Skipped
+from characters.models import Character, Comic
+
+CHARACTER_FIELDS = (
+    "name",
+    "description",
+    "thumbnail_path",
+    "thumbnail_extension",
+    "modified",
+    "resource_uri",
+    "comics_available",
+    "urls",
+)
+COMIC_FIELDS = ("title", "resource_uri")
+Link = Character.comics.through
+
+
+@dataclass
+class ImportStats:
+    """Counters for one page or a whole run (the keys of ``seed_marvel --json``)."""
+
+    characters_created: int = 0
+    characters_updated: int = 0
+    characters_unchanged: int = 0
+    characters_skipped: int = 0
+    comics_created: int = 0
+    comics_updated: int = 0
+    links_created: int = 0
+    links_deleted: int = 0
+    pages: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: ImportStats) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    @property
+    def writes(self) -> int:
+        return (
+            self.characters_created
+            + self.characters_updated
+            + self.comics_created
+            + self.comics_updated
+            + self.links_created
+            + self.links_deleted
+        )
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+def _normal_datetime(value: datetime | None) -> datetime | None:
+    """Comparable datetimes: aware UTC, millisecond precision (what MongoDB keeps)."""
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _character_values(record: CharacterRecord) -> dict:
+    return {
+        "name": record.name,
+        "description": record.description,
+        "thumbnail_path": record.thumbnail_path,
+        "thumbnail_extension": record.thumbnail_extension,
+        "modified": record.modified,
+        "resource_uri": record.resource_uri,
+        "comics_available": record.comics_available,
+        "urls": record.urls_json(),
+    }
+
+
+def _stored_character(row: dict) -> dict:
+    stored = {name: row[name] for name in CHARACTER_FIELDS}
+    stored["modified"] = _normal_datetime(stored["modified"])
+    stored["urls"] = list(stored["urls"] or [])
+    return stored
+
+
+def _changed_fields(wanted: dict, stored: dict) -> list[str]:
+    changed = []
+    for name in CHARACTER_FIELDS:
+        new, old = wanted[name], stored[name]
+        if name == "modified":
+            new = _normal_datetime(new)
+        if new != old:
+            changed.append(name)
+    return changed
+
+
+class Importer:
+    """Writes parsed pages; ``stats`` accumulates over the pages imported so far."""
+
+    def __init__(self, *, dry_run: bool = False, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.dry_run = dry_run
+        self.using = using
+        self.stats = ImportStats()
+        # Dry run: comics this run "would have" written, so later pages compare with them.
+        self._planned_comics: dict[int, tuple[str, str]] = {}
+
+    @property
+    def _transactional(self) -> bool:
+        return connections[self.using].features.supports_transactions
+
+    def import_page(self, page: ParsedPage) -> ImportStats:
+        """Import one page of parsed records; returns (and accumulates) its counters."""
+        result = ImportStats(pages=1, characters_skipped=len(page.skipped))
+        records = _dedupe(page.records)
+        if records:
+            if self._transactional and not self.dry_run:
+                with transaction.atomic(using=self.using):
+                    self._import(records, result)
+            else:
+                self._import(records, result)
+        self.stats.add(result)
+        return result
+
+    def import_records(self, records: Iterable[CharacterRecord]) -> ImportStats:
+        """Convenience for callers holding records rather than a page."""
+        return self.import_page(ParsedPage(0, list(records), []))
+
+    def _import(self, records: list[CharacterRecord], result: ImportStats) -> None:
+        db = self.using
+        now = timezone.now()
+        ids = [record.id for record in records]
+
+        # --- reads: one query each ---------------------------------------------------
+        stored_characters = {
+            row["id"]: _stored_character(row)
+            for row in Character.objects.using(db)
+            .filter(id__in=ids)
+            .order_by()
+            .values("id", *CHARACTER_FIELDS)
+        }
+        wanted_comics: dict[int, ComicRef] = {}
+        for record in records:
+            for comic in record.comics:
+                wanted_comics[comic.id] = comic
+        stored_comics: dict[int, tuple[str, str]] = {}
+        if wanted_comics:
+            stored_comics = {
+                comic_id: (title, uri)
+                for comic_id, title, uri in Comic.objects.using(db)
+                .filter(id__in=list(wanted_comics))
+                .order_by()
+                .values_list("id", *COMIC_FIELDS)
+            }
+        if self.dry_run:
+            for comic_id in wanted_comics:
+                if comic_id in self._planned_comics:
+                    stored_comics[comic_id] = self._planned_comics[comic_id]
+        stored_links: dict[int, dict[int, object]] = {}
+        if stored_characters:
+            for pk, character_id, comic_id in (
+                Link.objects.using(db)
+                .filter(character_id__in=list(stored_characters))
+                .order_by()
+                .values_list("pk", "character_id", "comic_id")
+            ):
+                stored_links.setdefault(character_id, {})[comic_id] = pk
+
+        # --- compare -------------------------------------------------------------------
+        comics_new: list[Comic] = []
+        comics_changed: list[Comic] = []
+        for comic_id, comic in wanted_comics.items():
+            values = (comic.title, comic.resource_uri)
+            old = stored_comics.get(comic_id)
+            if old is None:
+                comics_new.append(
+                    Comic(
+                        id=comic_id,
+                        title=comic.title,
+                        resource_uri=comic.resource_uri,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            elif old != values:
+                comics_changed.append(
+                    Comic(
+                        id=comic_id,
+                        title=comic.title,
+                        resource_uri=comic.resource_uri,
+                        updated_at=now,
+                    )
+                )
+            if self.dry_run:
+                self._planned_comics[comic_id] = values
+
+        characters_new: list[Character] = []
+        characters_changed: list[Character] = []
+        changed_fields: set[str] = set()
+        links_new: list = []
+        links_gone: list = []
+        for record in records:
+            wanted = _character_values(record)
+            stored = stored_characters.get(record.id)
+            if stored is None:
+                characters_new.append(
+                    Character(id=record.id, created_at=now, updated_at=now, **wanted)
+                )
+            else:
+                changed = _changed_fields(wanted, stored)
+                if changed:
+                    characters_changed.append(Character(id=record.id, updated_at=now, **wanted))
+                    changed_fields.update(changed)
+            have = stored_links.get(record.id, {})
+            want = [comic.id for comic in record.comics]
+            links_new.extend(
+                Link(character_id=record.id, comic_id=comic_id)
+                for comic_id in want
+                if comic_id not in have
+            )
+            keep = set(want)
+            links_gone.extend(pk for comic_id, pk in have.items() if comic_id not in keep)
+
+        result.comics_created += len(comics_new)
+        result.comics_updated += len(comics_changed)
+        result.characters_created += len(characters_new)
+        result.characters_updated += len(characters_changed)
+        result.characters_unchanged += len(records) - len(characters_new) - len(characters_changed)
+        result.links_created += len(links_new)
+        result.links_deleted += len(links_gone)
+        if self.dry_run:
+            return
+
+        # --- writes: comics, then characters, then links (see the module doc) -------------
+        if comics_new:
+            Comic.objects.using(db).bulk_create(comics_new)
+        if comics_changed:
+            Comic.objects.using(db).bulk_update(comics_changed, [*COMIC_FIELDS, "updated_at"])
+        if characters_new:
+            Character.objects.using(db).bulk_create(characters_new)
+        if characters_changed:
+            # Only the fields that changed somewhere in this page (all rows get them: the
+            # unchanged ones are rewritten with their own values).
+            update = [name for name in CHARACTER_FIELDS if name in changed_fields]
+            Character.objects.using(db).bulk_update(characters_changed, [*update, "updated_at"])
+        if links_gone:
+            Link.objects.using(db).filter(pk__in=links_gone).delete()
+        if links_new:
+            Link.objects.using(db).bulk_create(links_new)
+
+
+def _dedupe(records: list[CharacterRecord]) -> list[CharacterRecord]:
+    """One record per id (the last one wins, as a later API answer would)."""
+    if len({record.id for record in records}) == len(records):
+        return records
+    latest = {record.id: record for record in records}
+    return list(latest.values())
+
+
+__all__ = ["CHARACTER_FIELDS", "ImportStats", "Importer", "Skipped"]
