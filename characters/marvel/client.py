@@ -238,7 +238,7 @@ class MarvelClient:
                     timeout=(self.policy.connect_timeout, self.policy.read_timeout),
                 )
             except requests.exceptions.ChunkedEncodingError as exc:
-                body_retry = self._again(body_retry, url, exc, where, "the body was cut short")
+                body_retry = self._again(body_retry, url, exc, offset, "the body was cut short")
                 continue
             except requests.RequestException as exc:
                 raise MarvelAPIError(
@@ -273,18 +273,20 @@ class MarvelClient:
             try:
                 envelope = parse_envelope(response.json())
             except (ValueError, InvalidEnvelope) as exc:  # JSONDecodeError is a ValueError
-                body_retry = self._again(body_retry, url, exc, where, "malformed JSON")
+                body_retry = self._again(body_retry, url, exc, offset, "malformed JSON")
                 continue
             return envelope
 
-    def _again(self, retry: Retry, url: str, exc: Exception, where: str, what: str) -> Retry:
+    def _again(self, retry: Retry, url: str, exc: Exception, offset: int, what: str) -> Retry:
         """Count one more attempt for a broken body; sleep the backoff, or give up."""
+        where = f"page at offset {offset}"
         try:
             retry = retry.increment(method="GET", url=mask_secrets(url), error=exc)
         except MaxRetryError:
             attempts = self.policy.retries + 1
             raise MarvelAPIError(
-                f"{where}: {what} after {attempts} attempts ({mask_secrets(str(exc))[:200]})"
+                f"{where}: {what} after {attempts} attempts ({mask_secrets(str(exc))[:200]})",
+                offset=offset,
             ) from None
         retry.sleep()
         return retry
