@@ -4,7 +4,7 @@ import re
 from contextlib import contextmanager
 
 import pytest
-from django.db import OperationalError, connections
+from django.db import IntegrityError, OperationalError, connections
 from django.template.loader import render_to_string
 from pymongo.errors import ServerSelectionTimeoutError
 
@@ -405,3 +405,24 @@ def test_database_down_in_the_admin_is_a_503(admin_client, database_down):
         assert response.status_code == 503
         assert "The site is temporarily unavailable" in response.content.decode()
     assert admin_client.get("/admin/characters/character/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "text"),
+    [
+        (RuntimeError("boom"), 500, "Something went wrong on our side"),
+        (IntegrityError("duplicate key"), 500, "Something went wrong on our side"),
+        (OperationalError("no such table"), 503, "The site is temporarily unavailable"),
+    ],
+)
+def test_errors_in_a_view_are_friendly_pages(client, monkeypatch, error, status, text):
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(Character.objects, "search", broken, raising=False)
+    client.raise_request_exception = False
+    response = client.get("/characters/", {"q": "x"})
+    assert response.status_code == status
+    html = response.content.decode()
+    assert text in html
+    assert str(error) not in html
