@@ -121,7 +121,7 @@ def featured(ids_param: str, reload_param: str) -> tuple[list[Character], Charac
     Returns (characters, the newly drawn one when a single card was reloaded).
     """
     ids = parse_ids(ids_param)
-    reload_ids = parse_ids(reload_param, limit=1)
+    reload_ids = [i for i in parse_ids(reload_param, limit=1) if i in ids]
     if not ids:
         return list(Character.objects.sample(FEATURED_COUNT)), None
     kept = Character.objects.in_bulk([i for i in ids if i not in reload_ids])
