@@ -3,7 +3,7 @@
 Query budget (asserted in tests/test_views_queries.py): every page runs a fixed number of
 queries, whatever the page size and however many comics a character has. django-mongodb-backend
 has no prefetch_related, so the comics of a page of characters are read in one query over the
-M2M through table with select_related("comic") (see comics_by_character()).
+M2M through table joined to the comic's title (see comics_by_character()).
 """
 
 import unicodedata
@@ -124,13 +124,13 @@ def featured(ids_param: str, reload_param: str) -> tuple[list[Character], Charac
     reload_ids = [i for i in parse_ids(reload_param, limit=1) if i in ids]
     if not ids:
         return list(Character.objects.sample(FEATURED_COUNT)), None
-    kept = Character.objects.in_bulk([i for i in ids if i not in reload_ids])
-    slots = [kept.get(i) for i in ids]
+    found = Character.objects.in_bulk(ids)  # the reloaded one too: a fallback, same query
+    slots = [None if i in reload_ids else found.get(i) for i in ids]
     missing = slots.count(None)
     new = list(Character.objects.sample(missing, exclude_ids=ids)) if missing else []
-    if len(new) < missing and reload_ids:
+    if len(new) < missing:
         # Too few other characters to swap in: keep the reloaded one rather than lose its card.
-        new += list(Character.objects.filter(id__in=reload_ids))
+        new += [found[i] for i in reload_ids if i in found]
     new_iter = iter(new)
     characters = [slot or next(new_iter, None) for slot in slots]
     characters = [c for c in characters if c is not None]

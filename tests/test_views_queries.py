@@ -65,3 +65,10 @@ def test_admin_changelist_budget_is_constant(admin_client, django_assert_max_num
     # session + user + count + filtered count + page (comics linked is an annotated Count)
     with django_assert_max_num_queries(8):
         assert admin_client.get("/admin/characters/character/").status_code == 200
+
+
+def test_reload_with_nobody_else_left_stays_within_budget(client, django_assert_num_queries):
+    make_many(6, comics_each=2)
+    with django_assert_num_queries(4):  # the six (one query) + the empty sample (2) + comics
+        response = client.get("/", {"ids": "1,2,3,4,5,6", "reload": "4"})
+    assert response.content.decode().count('class="card"') == 6
