@@ -75,6 +75,14 @@ def test_character_search_by_name_and_id(admin_client, catalogue, query, names):
         ({"has_image": "no"}, ["Thor"]),
         ({"modified__isnull": "True"}, ["Ghost Rider"]),
         ({"modified__isnull": "False"}, ["Hulk", "Thor"]),
+        (
+            {
+                "modified__gte": "2014-01-01 00:00:00+00:00",
+                "modified__lt": "2015-01-01 00:00:00+00:00",
+            },
+            ["Hulk", "Thor"],
+        ),
+        ({"modified__gte": "2015-01-01 00:00:00+00:00"}, []),
     ],
 )
 def test_character_filters(admin_client, catalogue, params, names):
