@@ -14,10 +14,11 @@ own batch limits):
 
 Only ORM bulk operations are used (``bulk_create``, ``bulk_update``, ``filter(...).delete()``):
 they work on both backends (django-mongodb-backend has no ``bulk_create(update_conflicts=
-True)``, which is why existing rows are read first). On SQLite a page is written in one
-transaction. MongoDB's backend has no ``transaction.atomic`` rollback, so writes go in an
-order that keeps a half-written page consistent (comics, then characters, then links) and,
-being idempotent, a re-run (or ``--offset`` resume) completes it.
+True)``, which is why existing rows are read first). Reads and comparisons come first; on
+SQLite a page's writes then go in one transaction (none is opened when nothing changed).
+MongoDB's backend has no ``transaction.atomic`` rollback, so writes go in an order that keeps
+a half-written page consistent (comics, then characters, then links) and, being idempotent,
+a re-run (or ``--offset`` resume) completes it.
 
 ``dry_run=True`` reads and compares the same way and writes nothing; the counters say what
 would have changed.
@@ -146,11 +147,13 @@ class Importer:
         result = ImportStats(pages=1, characters_skipped=len(page.skipped))
         records = _dedupe(page.records)
         if records:
-            if self._transactional and not self.dry_run:
-                with transaction.atomic(using=self.using):
-                    self._import(records, result)
-            else:
-                self._import(records, result)
+            plan = self._plan(records, result)
+            if plan.has_writes and not self.dry_run:
+                if self._transactional:
+                    with transaction.atomic(using=self.using):
+                        self._write(plan)
+                else:
+                    self._write(plan)
         self.stats.add(result)
         return result
 
@@ -158,7 +161,8 @@ class Importer:
         """Convenience for callers holding records rather than a page."""
         return self.import_page(ParsedPage(0, list(records), []))
 
-    def _import(self, records: list[CharacterRecord], result: ImportStats) -> None:
+    def _plan(self, records: list[CharacterRecord], result: ImportStats) -> _Plan:
+        """Read what the page touches (3 queries) and work out the changes; count them."""
         db = self.using
         now = timezone.now()
         ids = [record.id for record in records]
@@ -260,25 +264,59 @@ class Importer:
         result.characters_unchanged += len(records) - len(characters_new) - len(characters_changed)
         result.links_created += len(links_new)
         result.links_deleted += len(links_gone)
-        if self.dry_run:
-            return
+        return _Plan(
+            comics_new,
+            comics_changed,
+            characters_new,
+            characters_changed,
+            [name for name in CHARACTER_FIELDS if name in changed_fields],
+            links_new,
+            links_gone,
+        )
 
-        # --- writes: comics, then characters, then links (see the module doc) -------------
-        if comics_new:
-            Comic.objects.using(db).bulk_create(comics_new)
-        if comics_changed:
-            Comic.objects.using(db).bulk_update(comics_changed, [*COMIC_FIELDS, "updated_at"])
-        if characters_new:
-            Character.objects.using(db).bulk_create(characters_new)
-        if characters_changed:
+    def _write(self, plan: _Plan) -> None:
+        """Comics, then characters, then links (see the module doc): one bulk call each."""
+        db = self.using
+        if plan.comics_new:
+            Comic.objects.using(db).bulk_create(plan.comics_new)
+        if plan.comics_changed:
+            Comic.objects.using(db).bulk_update(plan.comics_changed, [*COMIC_FIELDS, "updated_at"])
+        if plan.characters_new:
+            Character.objects.using(db).bulk_create(plan.characters_new)
+        if plan.characters_changed:
             # Only the fields that changed somewhere in this page (all rows get them: the
             # unchanged ones are rewritten with their own values).
-            update = [name for name in CHARACTER_FIELDS if name in changed_fields]
-            Character.objects.using(db).bulk_update(characters_changed, [*update, "updated_at"])
-        if links_gone:
-            Link.objects.using(db).filter(pk__in=links_gone).delete()
-        if links_new:
-            Link.objects.using(db).bulk_create(links_new)
+            Character.objects.using(db).bulk_update(
+                plan.characters_changed, [*plan.character_fields, "updated_at"]
+            )
+        if plan.links_gone:
+            Link.objects.using(db).filter(pk__in=plan.links_gone).delete()
+        if plan.links_new:
+            Link.objects.using(db).bulk_create(plan.links_new)
+
+
+@dataclass
+class _Plan:
+    comics_new: list
+    comics_changed: list
+    characters_new: list
+    characters_changed: list
+    character_fields: list
+    links_new: list
+    links_gone: list
+
+    @property
+    def has_writes(self) -> bool:
+        return any(
+            (
+                self.comics_new,
+                self.comics_changed,
+                self.characters_new,
+                self.characters_changed,
+                self.links_new,
+                self.links_gone,
+            )
+        )
 
 
 def _dedupe(records: list[CharacterRecord]) -> list[CharacterRecord]:

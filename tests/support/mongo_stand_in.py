@@ -116,6 +116,24 @@ def _in_with_set_lookup(original):
     return in_op
 
 
+def _aggregate_matching_first(original):
+    """Gap (speed only; added for seed_marvel): `Collection.aggregate` copies every document
+    of the collection (`list(self.find())`) before running the pipeline, so each query costs a
+    full copy of the collection. When the pipeline starts with a `$match`, let `find()` apply
+    that filter first (the same matcher, `filter_applies`) so only matching documents are
+    copied; the rest of the pipeline runs as before.
+    """
+
+    def match_then_aggregate(self, pipeline, session=None, **kwargs):
+        pipeline = list(pipeline)
+        if kwargs or not pipeline or set(pipeline[0]) != {"$match"}:
+            return original(self, pipeline, session=session, **kwargs)
+        matched = list(self.find(pipeline[0]["$match"]))
+        return aggregate.process_pipeline(matched, self.database, pipeline[1:], session)
+
+    return match_then_aggregate
+
+
 def install() -> list:
     """Patch the stand-in in; returns the patchers so a caller can stop them."""
     patchers = [
@@ -130,6 +148,11 @@ def install() -> list:
             mongomock_ng.collection.Collection,
             "insert_many",
             _insert_many_with_indexed_unique_checks(mongomock_ng.collection.Collection.insert_many),
+        ),
+        mock.patch.object(
+            mongomock_ng.collection.Collection,
+            "aggregate",
+            _aggregate_matching_first(mongomock_ng.collection.Collection.aggregate),
         ),
         mock.patch.dict(
             filtering._filterer_inst._operator_map,
