@@ -100,15 +100,23 @@ def test_a_changed_record_is_updated(raw_characters):
     raw[0]["name"] = "Renamed"
     raw[0]["modified"] = "2020-01-02T03:04:05-0500"
     raw[1]["description"] = "Changed text, same modified date"
+    raw[2]["urls"] = [{"type": "wiki", "url": "http://marvel.com/universe/Changed"}]
+    raw[2]["thumbnail"] = None
+    raw[2]["comics"]["available"] = 999
     stats = run(page(raw))
-    assert (stats.characters_updated, stats.characters_unchanged) == (2, 3)
-    assert stats.writes == 2
+    assert (stats.characters_updated, stats.characters_unchanged) == (3, 2)
+    assert stats.writes == 3
     changed = Character.objects.get(id=raw[0]["id"])
     assert changed.name == "Renamed"
     assert changed.modified.isoformat() == "2020-01-02T08:04:05+00:00"
     assert changed.created_at == created.created_at
     assert changed.updated_at > created.updated_at
     assert Character.objects.get(id=raw[1]["id"]).description.startswith("Changed text")
+    third = Character.objects.get(id=raw[2]["id"])
+    assert third.urls == raw[2]["urls"]
+    assert (third.thumbnail_path, third.thumbnail_extension) == ("", "")
+    assert third.comics_available == 999
+    assert Character.objects.get(id=raw[3]["id"]).urls == raw[3]["urls"]  # others untouched
     assert run(page(raw)).writes == 0
 
 

@@ -168,3 +168,18 @@ def test_the_replay_server_checks_the_hash_and_requires_keys(server):
     assert bad.json()["code"] == "InvalidCredentials"
     good = requests.get(url, params={"limit": 2, **auth_params(PUBLIC, PRIVATE)}, timeout=5)
     assert good.json()["data"]["count"] == 2
+
+
+def test_an_unreachable_api_fails_after_the_retries():
+    import socket
+
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/v1/public"
+    with MarvelClient(PUBLIC, PRIVATE, base, policy=FAST) as marvel, pytest.raises(
+        MarvelAPIError, match="page at offset 0: .*(Connection|refused)"
+    ) as caught:
+        marvel.fetch_characters(0, 10)
+    assert "gave up after 2 retries" in str(caught.value)
+    assert PUBLIC not in str(caught.value)

@@ -233,3 +233,15 @@ def test_every_recorded_file_parses(path):
             assert record.modified is None
         else:
             assert record.modified.tzinfo is UTC
+
+
+def test_missing_recordings_skip_locally_but_fail_under_ci(monkeypatch, tmp_path):
+    from tests.support import marvel_data
+
+    monkeypatch.setattr(marvel_data, "SHARED_CHARACTERS", tmp_path / "absent")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="under CI it must be there"):
+        marvel_data.require_shared()
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="is absent"):
+        marvel_data.require_shared()
