@@ -177,9 +177,10 @@ def test_an_unreachable_api_fails_after_the_retries():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}/v1/public"
-    with MarvelClient(PUBLIC, PRIVATE, base, policy=FAST) as marvel, pytest.raises(
-        MarvelAPIError, match="page at offset 0: .*(Connection|refused)"
-    ) as caught:
+    with (
+        MarvelClient(PUBLIC, PRIVATE, base, policy=FAST) as marvel,
+        pytest.raises(MarvelAPIError, match="page at offset 0: .*(Connection|refused)") as caught,
+    ):
         marvel.fetch_characters(0, 10)
     assert "gave up after 2 retries" in str(caught.value)
     assert PUBLIC not in str(caught.value)
