@@ -247,3 +247,17 @@ def test_updated_rows_get_a_new_updated_at(raw_characters):
     raw[0]["description"] = "New"
     run(page(raw))
     assert Character.objects.get(id=raw[0]["id"]).updated_at > old - timedelta(seconds=1)
+
+
+def test_parsing_limits_match_the_models():
+    """records.py repeats a few model facts (to stay free of Django): keep them in step."""
+    from characters import models
+    from characters.marvel import records
+
+    assert records.LOCAL_ID_START == models.LOCAL_ID_START
+    assert Character._meta.get_field("name").max_length == records.NAME_MAX
+    assert Comic._meta.get_field("title").max_length == records.TITLE_MAX
+    assert Character._meta.get_field("thumbnail_extension").max_length == records.EXTENSION_MAX
+    for field in ("thumbnail_path", "resource_uri"):
+        assert Character._meta.get_field(field).max_length == records.URL_MAX
+    assert Comic._meta.get_field("resource_uri").max_length == records.URL_MAX

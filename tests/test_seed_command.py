@@ -180,9 +180,14 @@ def test_a_directory_of_recorded_envelopes(tmp_path, raw_characters):
     ],
 )
 def test_bad_input_is_a_command_error(args, message):
-    _, _, error = seed_failing(*args)
+    out, _, error = seed_failing(*args, "--json")
     assert message in error
     assert Character.objects.count() == 0
+    assert summary(out) == {
+        **dict.fromkeys(JSON_KEYS, 0),
+        "errors": 1,
+        "seconds": summary(out)["seconds"],
+    }
 
 
 def test_bad_offset_environment_variable(environment):
@@ -299,8 +304,9 @@ def test_gives_up_on_the_database_after_db_wait(small_file, monkeypatch):
         raise OperationalError("connection refused")
 
     monkeypatch.setattr(seed_marvel, "probe_database", probe)
-    _, _, error = seed_failing("--path", str(small_file), "--db-wait", "0.2")
+    out, _, error = seed_failing("--path", str(small_file), "--db-wait", "0.2", "--json")
     assert "database is not reachable after 0.2s" in error
+    assert summary(out)["errors"] == 1
     assert "connection refused" in error
 
 

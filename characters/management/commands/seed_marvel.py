@@ -233,7 +233,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self.verbosity = options["verbosity"]
+        self._json_written = False
         started = time.monotonic()
+        try:
+            self._run(options, started)
+        except CommandError:
+            if options["json"] and not self._json_written:
+                # Bad input or no database: still one JSON object last on stdout.
+                failed = ImportStats(errors=1, seconds=time.monotonic() - started)
+                self.stdout.write(json.dumps(failed.as_dict()))
+            raise
+
+    def _run(self, options, started: float) -> None:
         db_wait = options["db_wait"]
         if db_wait is None:
             db_wait = 120.0
@@ -270,6 +281,7 @@ class Command(BaseCommand):
         self._summary(stats, label, options["dry_run"])
         if options["json"]:
             self.stdout.write(json.dumps(stats.as_dict()))
+            self._json_written = True
         if failure:
             resume = (
                 f"; every page before offset {next_offset} is fully written: re-run with "
