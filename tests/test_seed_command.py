@@ -234,13 +234,26 @@ def test_offset_env_limits_the_pages_like_the_loader(server, environment):
     assert [r.params["offset"] for r in server.requests] == ["20", "30"]
 
 
-def test_transient_faults_are_retried_and_the_run_succeeds(server):
+def test_quiet_silences_retry_warnings(server, caplog):
+    server.fail("503", times=1)
+    out, err = seed("--json", "-v", "0", *FAST)
+    assert summary(out)["characters_created"] == 50
+    assert len(out.strip().splitlines()) == 1
+    assert err == ""
+    assert "retrying" not in caplog.text
+    assert [r.status for r in server.requests][:2] == [503, 200]
+
+
+def test_transient_faults_are_retried_and_the_run_succeeds(server, caplog):
     server.fail("503", times=1, offset=0)
     server.fail("429", times=1, offset=20, retry_after=0)
     server.fail("truncated", times=1, offset=40)
     server.fail("drop", times=1, offset=40)
     result = summary(seed("--json", "--page-size", "20", *FAST)[0])
     assert (result["characters_created"], result["errors"]) == (50, 0)
+    assert "Marvel API: retrying" in caplog.text  # each retry is logged (keys masked)
+    assert "apikey=***" in caplog.text
+    assert PRIVATE not in caplog.text
 
 
 def test_a_failure_part_way_keeps_completed_pages_and_offset_resumes(server):

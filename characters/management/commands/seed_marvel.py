@@ -7,6 +7,7 @@ reader, characters.marvel) -> the importer (characters.importer) -> progress and
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import sys
@@ -235,6 +236,12 @@ class Command(BaseCommand):
         self.verbosity = options["verbosity"]
         self._json_written = False
         started = time.monotonic()
+        # -v 0: no retry warnings either (ours and urllib3's); failures still raise.
+        loggers = [logging.getLogger(n) for n in ("characters.marvel.client", "urllib3")]
+        levels = [logger.level for logger in loggers]
+        if self.verbosity < 1:
+            for logger in loggers:
+                logger.setLevel(logging.ERROR)
         try:
             self._run(options, started)
         except CommandError:
@@ -243,6 +250,9 @@ class Command(BaseCommand):
                 failed = ImportStats(errors=1, seconds=time.monotonic() - started)
                 self.stdout.write(json.dumps(failed.as_dict()))
             raise
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
     def _run(self, options, started: float) -> None:
         db_wait = options["db_wait"]
