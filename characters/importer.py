@@ -1,9 +1,9 @@
 """Parsed Marvel records -> the database: batched, idempotent, on SQLite and MongoDB.
 
-One :meth:`Importer.import_page` call per page of records, with a fixed number of database
-round trips whatever the page holds (reads: characters, comics and links of the page, one
-query each; writes: at most one bulk call per kind of change, split only by the backend's
-own batch limits):
+One :meth:`Importer.import_page` call per page of records, with a bounded number of database
+round trips whatever the page holds (reads: the page's characters, its comics not yet seen in
+this run, and its links, one query each; writes: at most one bulk call per kind of change,
+split only by the backend's own batch limits):
 
 - characters are created, updated when their content (Marvel's ``modified`` included)
   differs, and otherwise left alone;
@@ -135,8 +135,10 @@ class Importer:
         self.dry_run = dry_run
         self.using = using
         self.stats = ImportStats()
-        # Dry run: comics this run "would have" written, so later pages compare with them.
-        self._planned_comics: dict[int, tuple[str, str]] = {}
+        # Comics as this run left them (title, resource_uri): read or written by an earlier
+        # page (in a dry run, as it would have written them). Pages share many comics, so
+        # later pages read only the ones not seen yet.
+        self._known_comics: dict[int, tuple[str, str]] = {}
 
     @property
     def _transactional(self) -> bool:
@@ -154,6 +156,8 @@ class Importer:
                         self._write(plan)
                 else:
                     self._write(plan)
+            # Only once the page is written (a failed page's comics are read again).
+            self._known_comics.update(plan.comics)
         self.stats.add(result)
         return result
 
@@ -162,7 +166,7 @@ class Importer:
         return self.import_page(ParsedPage(0, list(records), []))
 
     def _plan(self, records: list[CharacterRecord], result: ImportStats) -> _Plan:
-        """Read what the page touches (3 queries) and work out the changes; count them."""
+        """Read what the page touches (at most 3 queries) and work out the changes."""
         db = self.using
         now = timezone.now()
         ids = [record.id for record in records]
@@ -179,19 +183,17 @@ class Importer:
         for record in records:
             for comic in record.comics:
                 wanted_comics[comic.id] = comic
-        stored_comics: dict[int, tuple[str, str]] = {}
-        if wanted_comics:
-            stored_comics = {
-                comic_id: (title, uri)
+        known = self._known_comics
+        stored_comics = {cid: known[cid] for cid in wanted_comics if cid in known}
+        unseen = [comic_id for comic_id in wanted_comics if comic_id not in known]
+        if unseen:
+            stored_comics.update(
+                (comic_id, (title, uri))
                 for comic_id, title, uri in Comic.objects.using(db)
-                .filter(id__in=list(wanted_comics))
+                .filter(id__in=unseen)
                 .order_by()
                 .values_list("id", *COMIC_FIELDS)
-            }
-        if self.dry_run:
-            for comic_id in wanted_comics:
-                if comic_id in self._planned_comics:
-                    stored_comics[comic_id] = self._planned_comics[comic_id]
+            )
         stored_links: dict[int, dict[int, object]] = {}
         if stored_characters:
             for pk, character_id, comic_id in (
@@ -227,8 +229,6 @@ class Importer:
                         updated_at=now,
                     )
                 )
-            if self.dry_run:
-                self._planned_comics[comic_id] = values
 
         characters_new: list[Character] = []
         characters_changed: list[Character] = []
@@ -265,6 +265,7 @@ class Importer:
         result.links_created += len(links_new)
         result.links_deleted += len(links_gone)
         return _Plan(
+            {comic_id: (c.title, c.resource_uri) for comic_id, c in wanted_comics.items()},
             comics_new,
             comics_changed,
             characters_new,
@@ -297,6 +298,7 @@ class Importer:
 
 @dataclass
 class _Plan:
+    comics: dict  # every comic of the page, as it will be once written
     comics_new: list
     comics_changed: list
     characters_new: list

@@ -8,7 +8,6 @@ network: the API client and the recordings reader both feed :func:`parse_results
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,8 +19,6 @@ NAME_MAX = 200
 TITLE_MAX = 500
 URL_MAX = 300
 EXTENSION_MAX = 10
-
-_RESOURCE_ID = re.compile(r"/(\d+)/?$")
 
 
 class InvalidRecord(ValueError):
@@ -146,10 +143,10 @@ def comic_id_from_uri(uri: object) -> int:
     """The comic id at the end of ``http://gateway.marvel.com/v1/public/comics/21366``."""
     if not isinstance(uri, str):
         raise InvalidRecord("comic resourceURI must be a string")
-    match = _RESOURCE_ID.search(uri)
-    if not match or "/comics/" not in uri:
+    head, _, tail = uri.rstrip("/").rpartition("/")
+    if not head.endswith("/comics") or not tail.isascii() or not tail.isdigit():
         raise InvalidRecord(f"comic resourceURI {uri[:80]!r} has no comic id")
-    return _marvel_id(int(match.group(1)), "comic id")
+    return _marvel_id(int(tail), "comic id")
 
 
 def _comic_item(item: object) -> ComicRef:
