@@ -194,7 +194,8 @@ class MarvelClient:
             raise ValueError("both the public and the private key are required")
         self.public_key = public_key
         self._private_key = private_key
-        _SECRETS.update({public_key, private_key})
+        # Masked wherever they appear in a message (not very short ones: they would mangle it).
+        _SECRETS.update(key for key in (public_key, private_key) if len(key) >= 8)
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()
         self.session = session or requests.Session()
