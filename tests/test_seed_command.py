@@ -318,7 +318,7 @@ def test_gives_up_on_the_database_after_db_wait(small_file, monkeypatch):
 
     monkeypatch.setattr(seed_marvel, "probe_database", probe)
     out, _, error = seed_failing("--path", str(small_file), "--db-wait", "0.2", "--json")
-    assert "database is not reachable after 0.2s" in error
+    assert "the database is not ready after 0.2s" in error
     assert summary(out)["errors"] == 1
     assert "connection refused" in error
 
@@ -354,3 +354,15 @@ def test_exit_status_of_the_real_command(tmp_path, small_file):
     bad = manage("seed_marvel", "--page-size", "500")
     assert bad.returncode == 1
     assert "CommandError: --page-size must be between 1 and 100" in bad.stderr
+
+
+def test_waits_for_the_migrations_too(small_file, monkeypatch):
+    """Reachable but not migrated (the migrate Job still running): wait, then fail clearly."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    monkeypatch.setattr(MigrationRecorder, "applied_migrations", lambda self: {})
+    out, err, error = seed_failing("--path", str(small_file), "--db-wait", "0.3", "--json")
+    assert "migrations not applied yet: characters.0001_initial" in error
+    assert "Waiting for the database" in err
+    assert summary(out)["errors"] == 1
+    assert Character.objects.count() == 0

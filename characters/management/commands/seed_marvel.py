@@ -16,6 +16,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
 
 from characters.importer import Importer, ImportStats
 from characters.marvel.client import (
@@ -27,7 +29,6 @@ from characters.marvel.client import (
     mask_secrets,
 )
 from characters.marvel.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
-from characters.models import Character
 
 try:  # the MongoDB driver's errors are not Django's DatabaseError
     from pymongo.errors import PyMongoError
@@ -50,10 +51,29 @@ def _env_number(name: str, kind: type, default):
     return number
 
 
+class DatabaseNotReady(Exception):
+    """Reachable, but the characters tables (collections and their indexes) are not there yet."""
+
+
 def probe_database(using: str = DEFAULT_DB_ALIAS) -> None:
-    """One cheap query that fails until the database is reachable (and migrated)."""
-    connections[using].ensure_connection()
-    Character.objects.using(using).filter(pk=0).exists()
+    """Fails until the database answers and the characters app's migrations are applied.
+
+    On MongoDB a missing collection reads as empty and accepts writes, but without the unique
+    indexes the migrations create: never seed before them (the migrate Job may still run).
+    """
+    connection = connections[using]
+    connection.ensure_connection()
+    applied = MigrationRecorder(connection).applied_migrations()  # one query
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    missing = sorted(
+        name
+        for app, name in loader.disk_migrations
+        if app == "characters" and (app, name) not in applied
+    )
+    if missing:
+        raise DatabaseNotReady(
+            f"migrations not applied yet: characters.{missing[0]} (run manage.py migrate)"
+        )
 
 
 class Command(BaseCommand):
@@ -212,12 +232,12 @@ class Command(BaseCommand):
             try:
                 probe_database()
                 return
-            except DB_ERRORS as exc:
+            except (*DB_ERRORS, DatabaseNotReady) as exc:
                 remaining = deadline - time.monotonic()
                 reason = mask_secrets(f"{type(exc).__name__}: {exc}")[:300]
                 if remaining <= 0:
                     raise CommandError(
-                        f"the database is not reachable after {seconds:g}s ({attempt} attempts): "
+                        f"the database is not ready after {seconds:g}s ({attempt} attempts): "
                         f"{reason}"
                     ) from None
                 pause = min(delay * random.uniform(1.0, 1.5), remaining)  # noqa: S311
