@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
+from pymongo.errors import PyMongoError
 
 from characters.importer import Importer, ImportStats
 from characters.marvel.client import (
@@ -30,12 +31,7 @@ from characters.marvel.client import (
 )
 from characters.marvel.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
 
-try:  # the MongoDB driver's errors are not Django's DatabaseError
-    from pymongo.errors import PyMongoError
-except ImportError:  # pragma: no cover - pymongo is a dependency
-    PyMongoError = DatabaseError
-
-DB_ERRORS = (DatabaseError, PyMongoError)
+DB_ERRORS = (DatabaseError, PyMongoError)  # the MongoDB driver's errors are not Django's
 
 
 def _env_number(name: str, kind: type, default):
