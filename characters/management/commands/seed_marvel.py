@@ -380,8 +380,8 @@ class Command(BaseCommand):
             f"{stats.characters_updated} updated, {stats.characters_unchanged} unchanged, "
             f"{stats.characters_skipped} skipped; comics {stats.comics_created} created, "
             f"{stats.comics_updated} updated; links {stats.links_created} added, "
-            f"{stats.links_deleted} removed; {stats.pages} pages from {label} "
-            f"in {stats.seconds:.1f}s"
+            f"{stats.links_deleted} removed; {stats.pages} page{'' if stats.pages == 1 else 's'} "
+            f"from {label} in {stats.seconds:.1f}s"
         )
         if stats.errors:
             line += f"; {stats.errors} error{'s' if stats.errors > 1 else ''}"
