@@ -15,7 +15,7 @@ from characters.importer import Link
 from characters.management.commands import seed_marvel
 from characters.marvel.recordings import BUNDLED_DATASET
 from characters.models import Character, Comic
-from tests.support.marvel_data import ROOT
+from tests.support.marvel_data import ROOT, require_shared
 from tests.support.replay_server import ReplayServer
 
 pytestmark = pytest.mark.django_db
@@ -366,3 +366,27 @@ def test_waits_for_the_migrations_too(small_file, monkeypatch):
     assert "Waiting for the database" in err
     assert summary(out)["errors"] == 1
     assert Character.objects.count() == 0
+
+
+def test_a_newer_recording_updates_characters_and_their_links(tmp_path, raw_characters):
+    """The 2023 recording of the first 20 characters over the 2022 data set: real changes."""
+    shared = require_shared()
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(raw_characters[:20]))
+    seed("--path", str(older))
+    newer = shared / "other" / "characters-offset0-limit20.json"
+    result = summary(seed("--path", str(newer), "--json")[0])
+    assert result["characters_updated"] > 0
+    assert result["characters_created"] == 0
+    assert result["links_created"] + result["links_deleted"] > 0
+    body = json.loads(newer.read_text())["data"]["results"]
+    for character in body:
+        linked = set(
+            Link.objects.filter(character_id=character["id"]).values_list("comic_id", flat=True)
+        )
+        assert linked == {
+            int(i["resourceURI"].rsplit("/", 1)[1]) for i in character["comics"]["items"]
+        }
+    again = summary(seed("--path", str(newer), "--json")[0])
+    assert again["characters_unchanged"] == 20
+    assert again["links_created"] == again["links_deleted"] == again["characters_updated"] == 0
