@@ -47,6 +47,17 @@ class IdSearchMixin:
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
+# What the import sets and editors should not: shown read-only, grouped together.
+CHARACTER_IMPORT_FIELDS = (
+    "modified",
+    "comics_available",
+    "resource_uri",
+    "random_key",
+    "created_at",
+    "updated_at",
+)
+
+
 @admin.register(Character)
 class CharacterAdmin(IdSearchMixin, admin.ModelAdmin):
     list_display = ("thumbnail", "name", "id", "comics_linked", "comics_available", "modified")
@@ -59,32 +70,14 @@ class CharacterAdmin(IdSearchMixin, admin.ModelAdmin):
     autocomplete_fields = ("comics",)
     list_per_page = 50
     formfield_overrides = URL_FIELDS
-    readonly_fields = (
-        "id",
-        "preview",
-        "modified",
-        "comics_available",
-        "resource_uri",
-        "random_key",
-        "created_at",
-        "updated_at",
-    )
+    readonly_fields = ("id", "preview", *CHARACTER_IMPORT_FIELDS)
     fieldsets = (
         (None, {"fields": ("id", "name", "description", "comics")}),
         ("Image", {"fields": ("preview", "thumbnail_path", "thumbnail_extension")}),
         ("Links", {"fields": ("urls",)}),
         (
             "Import metadata (from Marvel; read-only)",
-            {
-                "fields": (
-                    "modified",
-                    "comics_available",
-                    "resource_uri",
-                    "random_key",
-                    "created_at",
-                    "updated_at",
-                ),
-            },
+            {"fields": CHARACTER_IMPORT_FIELDS},
         ),
     )
 

@@ -1,16 +1,15 @@
 """/healthz and /readyz: cheap, unauthenticated JSON probes."""
 
-import os
+import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.manage import ROOT, clean_env
 
 
 def test_healthz_needs_no_database(client):
@@ -63,13 +62,7 @@ def probe_with_database_down(database_env, tmp_path):
                           ((p, client.get(p)) for p in ("/healthz", "/readyz"))}))
         """
     )
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("MONGO", "MARVELSITE_"))
-    }
-    env |= {"DJANGO_SETTINGS_MODULE": "tests.settings", "MARVELSITE_DATA_DIR": str(tmp_path)}
-    env |= database_env
+    env = clean_env(tmp_path, DJANGO_SETTINGS_MODULE="tests.settings", **database_env)
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
@@ -79,7 +72,7 @@ def probe_with_database_down(database_env, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    return __import__("json").loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_readyz_503_when_sqlite_cannot_be_opened(tmp_path):

@@ -3,9 +3,6 @@
 import gzip
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -15,7 +12,8 @@ from characters.importer import Link
 from characters.management.commands import seed_marvel
 from characters.marvel.recordings import BUNDLED_DATASET
 from characters.models import Character, Comic
-from tests.support.marvel_data import ROOT, require_shared
+from tests.support.manage import run_manage
+from tests.support.marvel_data import require_shared
 from tests.support.replay_server import ReplayServer
 
 pytestmark = pytest.mark.django_db
@@ -328,24 +326,9 @@ def test_gives_up_on_the_database_after_db_wait(small_file, monkeypatch):
 
 def test_exit_status_of_the_real_command(tmp_path, small_file):
     """manage.py in a subprocess (its own SQLite database): 0 on success, 1 on failure."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO", "MARVEL"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="marvelsite.settings",
-        DJANGO_DEBUG="true",
-        MARVELSITE_DATA_DIR=str(tmp_path),
-    )
-    env.pop("OFFSET", None)
 
     def manage(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_manage(*args, data_dir=tmp_path, DJANGO_DEBUG="true")
 
     assert manage("migrate", "-v", "0").returncode == 0
     ok = manage("seed_marvel", "--path", str(small_file), "--json", "--db-wait", "5")

@@ -1,16 +1,11 @@
 """Settings from the environment: every database selection path and every configuration error."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from marvelsite.db_config import database_settings, mongodb_uri
+from tests.support.manage import ROOT, run_manage
 
-ROOT = Path(__file__).resolve().parent.parent
 SEEDS = {
     "MONGO_SEED0": "mongodb-0.mongodb.dev.svc.cluster.local",
     "MONGO_SEED1": "mongodb-1.mongodb.dev.svc.cluster.local",
@@ -23,25 +18,6 @@ PRODUCTION = {
     "DJANGO_ALLOWED_HOSTS": "marvel.example.com",
     "DJANGO_CSRF_TRUSTED_ORIGINS": "https://marvel.example.com",
 }
-
-
-def run_manage(*args, env_overrides, tmp_path):
-    """Run manage.py in a clean environment (no test defaults), as a user would."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "MONGO", "MARVELSITE_")) and key != "password"
-    }
-    env |= {"DJANGO_SETTINGS_MODULE": "marvelsite.settings", "MARVELSITE_DATA_DIR": str(tmp_path)}
-    env |= env_overrides
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_no_mongodb_settings_means_embedded_sqlite(tmp_path):
@@ -118,7 +94,7 @@ def test_a_uri_that_is_not_mongodb_is_refused():
 
 
 def test_missing_secret_key_is_one_clear_line(tmp_path):
-    result = run_manage("check", env_overrides={}, tmp_path=tmp_path)
+    result = run_manage("check", data_dir=tmp_path)
     assert result.returncode != 0
     assert result.stderr.strip() == (
         "Configuration error: DJANGO_SECRET_KEY is not set: "
@@ -128,23 +104,21 @@ def test_missing_secret_key_is_one_clear_line(tmp_path):
 
 def test_incomplete_mongodb_settings_are_one_clear_line(tmp_path):
     seeds_without_password = {k: v for k, v in SEEDS.items() if k != "password"}
-    result = run_manage(
-        "check", env_overrides={**PRODUCTION, **seeds_without_password}, tmp_path=tmp_path
-    )
+    result = run_manage("check", data_dir=tmp_path, **PRODUCTION, **seeds_without_password)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("Configuration error: password is not set")
 
 
 def test_debug_runs_without_a_secret_key(tmp_path):
-    result = run_manage("check", env_overrides={"DJANGO_DEBUG": "true"}, tmp_path=tmp_path)
+    result = run_manage("check", data_dir=tmp_path, DJANGO_DEBUG="true")
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
 
 def test_deploy_check_is_clean_with_production_values(tmp_path):
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING", env_overrides=PRODUCTION, tmp_path=tmp_path
+        "check", "--deploy", "--fail-level", "WARNING", data_dir=tmp_path, **PRODUCTION
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
@@ -154,7 +128,7 @@ def test_deploy_check_warns_when_https_is_turned_off(tmp_path):
     # Guards the test above: the check does look at these settings.
     plain_http = {**PRODUCTION, "DJANGO_SECURE_SSL_REDIRECT": "false"}
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING", env_overrides=plain_http, tmp_path=tmp_path
+        "check", "--deploy", "--fail-level", "WARNING", data_dir=tmp_path, **plain_http
     )
     assert result.returncode != 0
     assert "security.W008" in result.stderr + result.stdout
