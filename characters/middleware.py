@@ -9,14 +9,14 @@ answered before this runs (marvelsite.health).
 
 import logging
 
-from django.db import DatabaseError, DataError, IntegrityError, InterfaceError
+from django.db import DataError, IntegrityError
 from django.http import HttpResponse
 from django.template.loader import render_to_string
-from pymongo.errors import PyMongoError
+
+from marvelsite.health import DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
-DATABASE_ERRORS = (DatabaseError, InterfaceError, PyMongoError)
 # Errors about the request's own data are bugs to see as 500s, not an outage.
 NOT_AN_OUTAGE = (IntegrityError, DataError)
 RETRY_AFTER_SECONDS = 30

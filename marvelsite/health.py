@@ -6,13 +6,17 @@ Answered by a middleware placed first, so a kubelet probe is served whatever its
 
 import logging
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, connection
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.http import JsonResponse
 from pymongo.errors import PyMongoError
 
 logger = logging.getLogger(__name__)
+
+# What "the database is down" raises: Django's errors, and the MongoDB driver's, which
+# django-mongodb-backend lets through unwrapped.
+DATABASE_ERRORS = (DatabaseError, InterfaceError, PyMongoError)
 
 _expected_migrations: set[tuple[str, str]] | None = None
 
@@ -25,15 +29,19 @@ def expected_migrations() -> set[tuple[str, str]]:
     return _expected_migrations
 
 
+def unapplied_migrations(connection) -> set[tuple[str, str]]:
+    """Migrations on disk not yet applied; one query, raising DATABASE_ERRORS when down."""
+    return expected_migrations() - set(MigrationRecorder(connection).applied_migrations())
+
+
 def readiness() -> tuple[bool, str]:
     """Whether the database answers and has every migration applied; with the reason if not."""
     try:
-        # One query: it proves the database is reachable and lists what is applied.
-        applied = set(MigrationRecorder(connection).applied_migrations())
-    except (DatabaseError, PyMongoError) as exc:
-        logger.warning("readyz: database unreachable: %s", exc)
+        missing = unapplied_migrations(connection)
+    except DATABASE_ERRORS as exc:
+        logger.warning("database unreachable: %s", exc)
         return False, f"database unreachable: {type(exc).__name__}"
-    if missing := expected_migrations() - applied:
+    if missing:
         return False, f"{len(missing)} unapplied migration(s), e.g. {'.'.join(min(missing))}"
     return True, "ok"
 

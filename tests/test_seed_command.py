@@ -345,7 +345,7 @@ def test_waits_for_the_migrations_too(small_file, monkeypatch):
 
     monkeypatch.setattr(MigrationRecorder, "applied_migrations", lambda self: {})
     out, err, error = seed_failing("--path", str(small_file), "--db-wait", "0.3", "--json")
-    assert "migrations not applied yet: characters.0001_initial" in error
+    assert "migrations not applied yet: admin.0001_initial" in error
     assert "Waiting for the database" in err
     assert summary(out)["errors"] == 1
     assert Character.objects.count() == 0

@@ -15,10 +15,7 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.recorder import MigrationRecorder
-from pymongo.errors import PyMongoError
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from characters.importer import Importer, ImportStats
 from characters.marvel.client import (
@@ -30,8 +27,7 @@ from characters.marvel.client import (
     mask_secrets,
 )
 from characters.marvel.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
-
-DB_ERRORS = (DatabaseError, PyMongoError)  # the MongoDB driver's errors are not Django's
+from marvelsite.health import DATABASE_ERRORS, unapplied_migrations
 
 
 def _env_number(name: str, kind: type, default):
@@ -52,23 +48,14 @@ class DatabaseNotReady(Exception):
 
 
 def probe_database(using: str = DEFAULT_DB_ALIAS) -> None:
-    """Fails until the database answers and the characters app's migrations are applied.
+    """Fails until the database answers and every migration is applied.
 
     On MongoDB a missing collection reads as empty and accepts writes, but without the unique
     indexes the migrations create: never seed before them (the migrate Job may still run).
     """
-    connection = connections[using]
-    connection.ensure_connection()
-    applied = MigrationRecorder(connection).applied_migrations()  # one query
-    loader = MigrationLoader(None, ignore_no_migrations=True)
-    missing = sorted(
-        name
-        for app, name in loader.disk_migrations
-        if app == "characters" and (app, name) not in applied
-    )
-    if missing:
+    if missing := unapplied_migrations(connections[using]):
         raise DatabaseNotReady(
-            f"migrations not applied yet: characters.{missing[0]} (run manage.py migrate)"
+            f"migrations not applied yet: {'.'.join(min(missing))} (run manage.py migrate)"
         )
 
 
@@ -228,7 +215,7 @@ class Command(BaseCommand):
             try:
                 probe_database()
                 return
-            except (*DB_ERRORS, DatabaseNotReady) as exc:
+            except (*DATABASE_ERRORS, DatabaseNotReady) as exc:
                 remaining = deadline - time.monotonic()
                 reason = mask_secrets(f"{type(exc).__name__}: {exc}")[:300]
                 if remaining <= 0:
@@ -292,7 +279,7 @@ class Command(BaseCommand):
                 self._report_page(page, result, importer.stats, progress, total)
         except (MarvelAPIError, RecordingError) as exc:
             failure = str(exc)
-        except DB_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             failure = mask_secrets(f"database error: {type(exc).__name__}: {exc}")[:500]
         finally:
             if progress is not None:
