@@ -1,10 +1,14 @@
-"""Liveness (/healthz) and readiness (/readyz) probes.
+"""Is the database ready? The liveness (/healthz) and readiness (/readyz) probes, and the
+bounded wait the Jobs use before migrating or seeding (the replica set may still be starting).
 
-Answered by a middleware placed first, so a kubelet probe is served whatever its Host header
-(a pod IP, not in ALLOWED_HOSTS) and without the HTTPS redirect.
+The probes are answered by a middleware placed first, so a kubelet probe is served whatever
+its Host header (a pod IP, not in ALLOWED_HOSTS) and without the HTTPS redirect.
 """
 
 import logging
+import random
+import time
+from collections.abc import Callable
 
 from django.db import DatabaseError, InterfaceError, connection
 from django.db.migrations.loader import MigrationLoader
@@ -44,6 +48,47 @@ def readiness() -> tuple[bool, str]:
     if missing:
         return False, f"{len(missing)} unapplied migration(s), e.g. {'.'.join(min(missing))}"
     return True, "ok"
+
+
+class DatabaseNotReady(Exception):
+    """The database did not answer, or not with every migration applied, in the time given."""
+
+
+def wait_for_database(
+    seconds: float,
+    *,
+    migrated: bool,
+    on_retry: Callable[[int, float, str], None] = lambda attempt, pause, reason: None,
+) -> None:
+    """Return once the database answers (and, if `migrated`, has every migration applied).
+
+    Retries with exponential backoff and jitter for up to `seconds`, telling `on_retry`
+    (attempt, pause, reason) before each pause; then raises DatabaseNotReady with the reason.
+    On MongoDB a missing collection reads as empty and accepts writes, but without the unique
+    indexes the migrations create: seed only once migrated.
+    """
+    deadline = time.monotonic() + seconds
+    delay, attempt = 0.5, 0
+    while True:
+        attempt += 1
+        try:
+            missing = unapplied_migrations(connection)
+        except DATABASE_ERRORS as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            connection.close()  # reconnect from scratch next time
+        else:
+            if not (migrated and missing):
+                return
+            reason = f"migrations not applied yet: {'.'.join(min(missing))} (run manage.py migrate)"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DatabaseNotReady(
+                f"the database is not ready after {seconds:g}s ({attempt} attempts): {reason}"
+            )
+        pause = min(delay * random.uniform(1.0, 1.5), remaining)  # noqa: S311 - jitter
+        on_retry(attempt, pause, reason)
+        time.sleep(pause)
+        delay = min(delay * 2, 10.0)
 
 
 def healthz(request):

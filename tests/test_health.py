@@ -4,12 +4,14 @@ import json
 import subprocess
 import sys
 import textwrap
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
-from tests.support.manage import ROOT, clean_env
+from tests.support.manage import ROOT, clean_env, run_manage
 
 
 def test_healthz_needs_no_database(client):
@@ -92,3 +94,28 @@ def test_readyz_503_when_mongodb_does_not_answer(tmp_path):
     assert answers["/healthz"] == [200, {"status": "ok"}]
     assert answers["/readyz"][0] == 503
     assert answers["/readyz"][1]["reason"] == "database unreachable: ServerSelectionTimeoutError"
+
+
+@pytest.mark.django_db
+def test_wait_for_database_returns_when_ready():
+    out = StringIO()
+    call_command("wait_for_database", "--migrated", "--timeout", "5", stdout=out)
+    assert out.getvalue().strip() == "The database is ready."
+
+
+def test_wait_for_database_gives_up_clearly(tmp_path):
+    # The real driver against a closed loopback port, as in the migrate Job before MongoDB is up.
+    down = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"
+    result = run_manage(
+        "wait_for_database",
+        "--timeout",
+        "1",
+        data_dir=tmp_path,
+        DJANGO_DEBUG="true",
+        MONGODB_URI=down,
+    )
+    assert result.returncode == 1
+    assert "Waiting for the database (attempt 1): ServerSelectionTimeoutError" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("CommandError: the database is not ready after 1s (")
+    assert "Traceback" not in result.stderr

@@ -240,12 +240,14 @@ def test_jobs_migrate_then_seed(overlay):
     [run_migrate] = migrate["spec"]["template"]["spec"]["containers"]
     assert run_migrate["command"] == ["python", "manage.py", "migrate", "--noinput"]
     [wait_for_db] = migrate["spec"]["template"]["spec"]["initContainers"]
-    assert "manage.py showmigrations" in wait_for_db["args"][0]
+    assert wait_for_db["command"][:3] == ["python", "manage.py", "wait_for_database"]
+    assert "--migrated" not in wait_for_db["command"]  # before migrate: reachable is enough
 
     [run_seed] = seed["spec"]["template"]["spec"]["containers"]
-    assert run_seed["command"] == ["python", "manage.py", "seed_marvel"]
-    [wait_for_migrations] = seed["spec"]["template"]["spec"]["initContainers"]
-    assert "manage.py migrate --check" in wait_for_migrations["args"][0]
+    # seed_marvel's own --db-wait waits for the database and every migration.
+    assert run_seed["command"][:3] == ["python", "manage.py", "seed_marvel"]
+    assert "--db-wait" in run_seed["command"]
+    assert "initContainers" not in seed["spec"]["template"]["spec"]
 
 
 # --- MongoDB: the replica set, its users, and how the app reaches it ----------------------

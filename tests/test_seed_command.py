@@ -12,6 +12,7 @@ from characters.importer import Link
 from characters.management.commands import seed_marvel
 from characters.marvel.recordings import BUNDLED_DATASET
 from characters.models import Character, Comic
+from marvelsite import health
 from tests.support.manage import run_manage
 from tests.support.marvel_data import require_shared
 from tests.support.replay_server import ReplayServer
@@ -294,16 +295,16 @@ def test_a_slow_api_times_out_and_fails(server):
 
 def test_waits_for_the_database_then_runs(small_file, monkeypatch):
     attempts = []
-    real_probe = seed_marvel.probe_database
+    real_check = health.unapplied_migrations
 
-    def probe(using="default"):
-        attempts.append(using)
+    def check(connection):
+        attempts.append(connection)
         if len(attempts) < 3:
             raise OperationalError("connection refused")
-        real_probe(using)
+        return real_check(connection)
 
-    monkeypatch.setattr(seed_marvel, "probe_database", probe)
-    monkeypatch.setattr(seed_marvel.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(health, "unapplied_migrations", check)
+    monkeypatch.setattr(health.time, "sleep", lambda seconds: None)
     out, err = seed("--path", str(small_file), "--json", "--db-wait", "30")
     assert len(attempts) == 3
     assert err.count("Waiting for the database") == 2
@@ -311,10 +312,10 @@ def test_waits_for_the_database_then_runs(small_file, monkeypatch):
 
 
 def test_gives_up_on_the_database_after_db_wait(small_file, monkeypatch):
-    def probe(using="default"):
+    def check(connection):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(seed_marvel, "probe_database", probe)
+    monkeypatch.setattr(health, "unapplied_migrations", check)
     out, _, error = seed_failing("--path", str(small_file), "--db-wait", "0.2", "--json")
     assert "the database is not ready after 0.2s" in error
     assert summary(out)["errors"] == 1

@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import sys
 import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, connections
 
 from characters.importer import Importer, ImportStats
 from characters.marvel.client import (
@@ -27,7 +25,7 @@ from characters.marvel.client import (
     mask_secrets,
 )
 from characters.marvel.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
-from marvelsite.health import DATABASE_ERRORS, unapplied_migrations
+from marvelsite.health import DATABASE_ERRORS, DatabaseNotReady, wait_for_database
 
 
 def _env_number(name: str, kind: type, default):
@@ -41,22 +39,6 @@ def _env_number(name: str, kind: type, default):
     if number < 0:
         raise CommandError(f"{name} must not be negative, got {value!r}")
     return number
-
-
-class DatabaseNotReady(Exception):
-    """Reachable, but the characters tables (collections and their indexes) are not there yet."""
-
-
-def probe_database(using: str = DEFAULT_DB_ALIAS) -> None:
-    """Fails until the database answers and every migration is applied.
-
-    On MongoDB a missing collection reads as empty and accepts writes, but without the unique
-    indexes the migrations create: never seed before them (the migrate Job may still run).
-    """
-    if missing := unapplied_migrations(connections[using]):
-        raise DatabaseNotReady(
-            f"migrations not applied yet: {'.'.join(min(missing))} (run manage.py migrate)"
-        )
 
 
 class Command(BaseCommand):
@@ -208,30 +190,17 @@ class Command(BaseCommand):
     # --- database --------------------------------------------------------------------------
 
     def _wait_for_database(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        delay, attempt = 0.5, 0
-        while True:
-            attempt += 1
-            try:
-                probe_database()
-                return
-            except (*DATABASE_ERRORS, DatabaseNotReady) as exc:
-                remaining = deadline - time.monotonic()
-                reason = mask_secrets(f"{type(exc).__name__}: {exc}")[:300]
-                if remaining <= 0:
-                    raise CommandError(
-                        f"the database is not ready after {seconds:g}s ({attempt} attempts): "
-                        f"{reason}"
-                    ) from None
-                pause = min(delay * random.uniform(1.0, 1.5), remaining)  # noqa: S311
-                if self.verbosity >= 1:
-                    self.stderr.write(
-                        f"Waiting for the database (attempt {attempt}, retrying in "
-                        f"{pause:.1f}s): {reason}"
-                    )
-                connections[DEFAULT_DB_ALIAS].close()
-                time.sleep(pause)
-                delay = min(delay * 2, 10.0)
+        def waiting(attempt: int, pause: float, reason: str) -> None:
+            if self.verbosity >= 1:
+                self.stderr.write(
+                    f"Waiting for the database (attempt {attempt}, retrying in {pause:.1f}s): "
+                    f"{mask_secrets(reason)[:300]}"
+                )
+
+        try:
+            wait_for_database(seconds, migrated=True, on_retry=waiting)
+        except DatabaseNotReady as exc:
+            raise CommandError(mask_secrets(str(exc))[:500]) from None
 
     # --- the run ---------------------------------------------------------------------------
 
