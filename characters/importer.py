@@ -208,27 +208,17 @@ class Importer:
         comics_new: list[Comic] = []
         comics_changed: list[Comic] = []
         for comic_id, comic in wanted_comics.items():
-            values = (comic.title, comic.resource_uri)
             old = stored_comics.get(comic_id)
+            if old == (comic.title, comic.resource_uri):
+                continue
+            row = Comic(
+                id=comic_id, title=comic.title, resource_uri=comic.resource_uri, updated_at=now
+            )
             if old is None:
-                comics_new.append(
-                    Comic(
-                        id=comic_id,
-                        title=comic.title,
-                        resource_uri=comic.resource_uri,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            elif old != values:
-                comics_changed.append(
-                    Comic(
-                        id=comic_id,
-                        title=comic.title,
-                        resource_uri=comic.resource_uri,
-                        updated_at=now,
-                    )
-                )
+                row.created_at = now
+                comics_new.append(row)
+            else:
+                comics_changed.append(row)
 
         characters_new: list[Character] = []
         characters_changed: list[Character] = []
