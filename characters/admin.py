@@ -1,4 +1,5 @@
-"""Admin for characters and comics. Edits show on the public pages at once (no caching)."""
+"""Admin for characters and comics. Edits show on the public pages at once: the page cache
+is keyed by the newest admin LogEntry (characters/page_cache.py)."""
 
 from django.contrib import admin
 from django.db import models
@@ -6,7 +7,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from characters.models import IMAGE_NOT_AVAILABLE, Character, Comic
+from characters.models import Character, Comic
 
 
 class HasImageFilter(admin.SimpleListFilter):
@@ -20,9 +21,7 @@ class HasImageFilter(admin.SimpleListFilter):
         if self.value() == "yes":
             return queryset.with_image()
         if self.value() == "no":
-            return queryset.filter(
-                Q(thumbnail_path="") | Q(thumbnail_path__contains=IMAGE_NOT_AVAILABLE)
-            )
+            return queryset.without_image()
         return queryset
 
 

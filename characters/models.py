@@ -7,7 +7,7 @@ MongoDB, and re-importing the same data finds the same rows.
 import random
 
 from django.db import models
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils.text import slugify
 
@@ -72,6 +72,9 @@ class CharacterQuerySet(models.QuerySet):
 
     def with_image(self):
         return self.exclude(thumbnail_path="").exclude(thumbnail_path__contains=IMAGE_NOT_AVAILABLE)
+
+    def without_image(self):
+        return self.filter(Q(thumbnail_path="") | Q(thumbnail_path__contains=IMAGE_NOT_AVAILABLE))
 
     def ordered(self, sort: str):
         if sort not in CHARACTER_ORDERINGS:
