@@ -45,7 +45,7 @@ TRUE_VALUES = {"1", "on", "true", "yes"}
 
 
 @dataclass(frozen=True, slots=True)
-class ComicRef:
+class ComicLink:
     """What the pages show of a comic: plain values, no model instance per row."""
 
     id: int
@@ -55,7 +55,7 @@ class ComicRef:
         return reverse("characters:comic", args=[self.id])
 
 
-def comics_by_character(character_ids) -> dict[int, list[ComicRef]]:
+def comics_by_character(character_ids) -> dict[int, list[ComicLink]]:
     """{character id: [comics by title]} for all the given characters, in a single query
     (a join over the M2M through table; values only, as a page can link hundreds)."""
     through = Character.comics.through
@@ -64,7 +64,7 @@ def comics_by_character(character_ids) -> dict[int, list[ComicRef]]:
     )
     found = defaultdict(list)
     for character_id, comic_id, title in rows:
-        found[character_id].append(ComicRef(comic_id, title))
+        found[character_id].append(ComicLink(comic_id, title))
     for comics in found.values():
         comics.sort(key=lambda comic: (comic.title.casefold(), comic.id))
     return found
