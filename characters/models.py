@@ -6,10 +6,13 @@ MongoDB, and re-importing the same data finds the same rows.
 
 import random
 
-from django.db import models
+from django.core.exceptions import EmptyResultSet
+from django.core.paginator import Paginator
+from django.db import connections, models
 from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils.text import slugify
+from django_mongodb_backend.queryset import RawQuerySet
 
 # Ids from here up are made by this site (the admin); Marvel's ids are far below.
 LOCAL_ID_START = 1_000_000_000
@@ -27,6 +30,18 @@ CHARACTER_ORDERINGS = {
 
 def new_random_key() -> float:
     return random.random()  # noqa: S311 - sampling, not security
+
+
+def lookup_index(table: str) -> models.Index:
+    """A plain index on the primary key, for MongoDB's planner.
+
+    django-mongodb-backend 5.2.4 creates the primary key's unique index as a *partial* index
+    ({id: {$type: "long"}}), which an equality match or a $lookup on `id` cannot use: without
+    this one every primary-key lookup and every join to this collection is a COLLSCAN
+    (fixed upstream in mongodb/django-mongodb-backend PR #543, not released for Django 5.2).
+    On SQLite it duplicates the primary key's own index, a small cost for one migrations set.
+    """
+    return models.Index(fields=["id"], name=f"{table}_id_lookup")
 
 
 class LocalIdModel(models.Model):
@@ -48,14 +63,75 @@ class LocalIdModel(models.Model):
         return (highest["top"] or LOCAL_ID_START - 1) + 1
 
 
+class IndexedQuerySet(models.QuerySet):
+    """Counts and ordered windows that MongoDB serves from an index, not a collection scan.
+
+    django-mongodb-backend 5.2.4 puts a $project/$addFields stage before $sort, so the server
+    sorts every matching document in memory, and counts with $facet, which no index serves.
+    On SQLite these are plain `count()` and slicing.
+    """
+
+    def _on_mongodb(self) -> bool:
+        return self.db and connections[self.db].vendor == "mongodb"
+
+    def count(self) -> int:
+        if self._on_mongodb() and not self.query.where and self._result_cache is None:
+            # Every id is >= 0: a COUNT_SCAN of the id index reads keys, never documents.
+            return super(IndexedQuerySet, self.filter(id__gte=0)).count()
+        return super().count()
+
+    def window(self, start: int, stop: int) -> list:
+        """`list(self[start:stop])`; on MongoDB, read in the ordering's index order.
+
+        The ORM's own filter and sort go into a $match/$sort/$skip/$limit pipeline, which
+        walks the index that matches the ordering (see the models' Meta.indexes) and fetches
+        only the rows returned. Querysets with joins or annotations are sliced as usual.
+        """
+        query = self.query
+        if not self._on_mongodb() or query.select_related or query.annotations or query.extra:
+            return list(self[start:stop])
+        if query.is_empty():
+            return []
+        compiler = query.get_compiler(using=self.db)
+        compiler.pre_sql_setup()
+        try:
+            mql = compiler.build_query()
+        except EmptyResultSet:
+            return []
+        pipeline = [{"$match": mql.match_mql}] if mql.match_mql else []
+        if mql.ordering:
+            pipeline.append({"$sort": mql.ordering})
+        if start:
+            pipeline.append({"$skip": start})
+        pipeline.append({"$limit": stop - start})
+        return list(RawQuerySet(pipeline, model=self.model, using=self.db))
+
+
+class IndexedPaginator(Paginator):
+    """Django's Paginator, reading each page with IndexedQuerySet.window()."""
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        rows = self.object_list
+        rows = rows.window(bottom, top) if hasattr(rows, "window") else rows[bottom:top]
+        return self._get_page(rows, number, self)
+
+
 class Comic(LocalIdModel):
     title = models.CharField(max_length=500)
     resource_uri = models.URLField("resource URI", max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = IndexedQuerySet.as_manager()
+
     class Meta:
         ordering = ["title", "id"]
+        indexes = [lookup_index("comic"), models.Index(fields=["title", "id"], name="comic_title")]
 
     def __str__(self):
         return self.title
@@ -64,7 +140,7 @@ class Comic(LocalIdModel):
         return reverse("characters:comic", args=[self.id])
 
 
-class CharacterQuerySet(models.QuerySet):
+class CharacterQuerySet(IndexedQuerySet):
     def search(self, text: str):
         """Names containing text, case-insensitively; text is literal (no patterns)."""
         text = text.strip()
@@ -91,14 +167,14 @@ class CharacterQuerySet(models.QuerySet):
         rows = self.exclude(id__in=list(exclude_ids)).order_by("random_key")
         window = count * SAMPLE_WINDOW_FACTOR
         point = new_random_key()
-        found = list(rows.filter(random_key__gte=point)[:window])
+        found = rows.filter(random_key__gte=point).window(0, window)
         if len(found) < window:
-            found += list(rows.filter(random_key__lt=point)[: window - len(found)])
+            found += rows.filter(random_key__lt=point).window(0, window - len(found))
         return random.sample(found, min(count, len(found)))
 
 
 class Character(LocalIdModel):
-    name = models.CharField(max_length=200, db_index=True)
+    name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     # Marvel's image parts: URL = f"{path}/{variant}.{extension}" (variants: portrait_xlarge, ...)
     thumbnail_path = models.URLField(max_length=300, blank=True)
@@ -123,6 +199,15 @@ class Character(LocalIdModel):
 
     class Meta:
         ordering = ["name", "id"]
+        # One index per CHARACTER_ORDERINGS entry (read backwards for the reversed ones), so a
+        # list page reads its rows in index order instead of sorting the whole collection.
+        indexes = [
+            lookup_index("character"),
+            models.Index(fields=["name", "id"], name="character_name"),
+            models.Index(fields=["modified", "id"], name="character_modified"),
+            models.Index(fields=["comics_available", "name", "id"], name="character_comics"),
+            models.Index(fields=["-comics_available", "name", "id"], name="character_comics_desc"),
+        ]
 
     def __str__(self):
         return self.name

@@ -19,7 +19,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.generic import ListView, TemplateView
 
-from characters.models import CHARACTER_ORDERINGS, Character, Comic
+from characters.models import CHARACTER_ORDERINGS, Character, Comic, IndexedPaginator
 from characters.page_cache import CachedPageMixin
 
 FEATURED_COUNT = 6
@@ -241,6 +241,7 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
     extra_context = {"nav": "list"}
     context_object_name = "characters"
     paginate_by = 24
+    paginator_class = IndexedPaginator
 
     def get(self, request, *args, **kwargs):
         self.params = ListParams.from_query(request.GET)

@@ -241,7 +241,8 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGHUP, interrupted)
 
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = getattr(args, "command", [])
+    command = command[1:] if command[:1] == ["--"] else command
     if args.action == "run" and not command:
         parser.error("run needs a command after --")
     try:
