@@ -14,11 +14,10 @@ split only by the backend's own batch limits):
 
 Only ORM bulk operations are used (``bulk_create``, ``bulk_update``, ``filter(...).delete()``):
 they work on both backends (django-mongodb-backend has no ``bulk_create(update_conflicts=
-True)``, which is why existing rows are read first). Reads and comparisons come first; on
-SQLite a page's writes then go in one transaction (none is opened when nothing changed).
-MongoDB's backend has no ``transaction.atomic`` rollback, so writes go in an order that keeps
-a half-written page consistent (comics, then characters, then links) and, being idempotent,
-a re-run (or ``--offset`` resume) completes it.
+True)``, which is why existing rows are read first). Reads and comparisons come first; a page's
+writes then go in one transaction (none is opened when nothing changed): Django's on SQLite,
+MongoDB's on a replica set (``marvelsite.transactions.atomic``), so a failed page leaves
+nothing behind and a re-run (or ``--offset`` resume) writes it whole.
 
 ``dry_run=True`` reads and compares the same way and writes nothing; the counters say what
 would have changed.
@@ -30,11 +29,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
 from characters.marvel.records import CharacterRecord, ComicRef, ParsedPage, Skipped
 from characters.models import Character, Comic
+from marvelsite.transactions import atomic
 
 CHARACTER_FIELDS = (
     "name",
@@ -140,10 +140,6 @@ class Importer:
         # later pages read only the ones not seen yet.
         self._known_comics: dict[int, tuple[str, str]] = {}
 
-    @property
-    def _transactional(self) -> bool:
-        return connections[self.using].features.supports_transactions
-
     def import_page(self, page: ParsedPage) -> ImportStats:
         """Import one page of parsed records; returns (and accumulates) its counters."""
         result = ImportStats(pages=1, characters_skipped=len(page.skipped))
@@ -151,10 +147,7 @@ class Importer:
         if records:
             plan = self._plan(records, result)
             if plan.has_writes and not self.dry_run:
-                if self._transactional:
-                    with transaction.atomic(using=self.using):
-                        self._write(plan)
-                else:
+                with atomic(self.using):
                     self._write(plan)
             # Only once the page is written (a failed page's comics are read again).
             self._known_comics.update(plan.comics)
@@ -266,7 +259,7 @@ class Importer:
         )
 
     def _write(self, plan: _Plan) -> None:
-        """Comics, then characters, then links (see the module doc): one bulk call each."""
+        """Comics, then characters, then links: one bulk call each."""
         db = self.using
         if plan.comics_new:
             Comic.objects.using(db).bulk_create(plan.comics_new)

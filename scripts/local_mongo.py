@@ -7,7 +7,8 @@ one temporary folder and a small WiredTiger cache; `stop()` ends every member by
 and removes the folder.
 
     scripts/local_mongo.py run [--members 1|3] -- COMMAND ...   # MONGODB_URI set for COMMAND
-    scripts/local_mongo.py start [--members 1|3]                # print MONGODB_URI, serve until Ctrl-C
+    scripts/local_mongo.py start [--members 1|3]   # print MONGODB_URI; serve until Ctrl-C
+    scripts/local_mongo.py check                    # exit 1, saying why, when no mongod runs
 
 `run` stops the replica set when the command ends, fails or is interrupted, and exits with the
 command's status. In Python: `with ReplicaSet(members=3) as rs: ... rs.uri ...`.
@@ -229,6 +230,7 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="action", required=True)
     run = commands.add_parser("run", help="run COMMAND with MONGODB_URI set, then stop")
     start = commands.add_parser("start", help="print MONGODB_URI and serve until interrupted")
+    commands.add_parser("check", help="whether a mongod can run here (exit 1 says why not)")
     for sub in (run, start):
         sub.add_argument("--members", type=int, default=1, help="1 (default) or 3")
     run.add_argument("command", nargs=argparse.REMAINDER)
@@ -241,6 +243,16 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGHUP, interrupted)
 
+    if args.action == "check":
+        try:
+            version = subprocess.run(
+                [find_mongod(), "--version"], capture_output=True, text=True, check=True
+            ).stdout.splitlines()[0]
+        except (MongodUnavailable, OSError, subprocess.CalledProcessError) as exc:
+            _say(f"no runnable mongod: {exc}")
+            return 1
+        _say(f"{find_mongod()}: {version}")
+        return 0
     command = getattr(args, "command", [])
     command = command[1:] if command[:1] == ["--"] else command
     if args.action == "run" and not command:

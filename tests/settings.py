@@ -1,7 +1,7 @@
 """Test settings: the real settings module, with test-only defaults for the environment.
 
-MARVELSITE_TEST_MONGO=stand-in runs the suite on the MongoDB path against mongomock-ng
-(patched in by tests/conftest.py); MONGODB_URI pointing at a real server runs it there.
+With MONGODB_URI set the suite runs on that MongoDB (scripts/test starts a throw-away replica
+set for it), else on SQLite.
 """
 
 import os
@@ -9,8 +9,6 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-secret")
 # The test client speaks plain HTTP; HTTPS settings are tested in tests/test_settings.py.
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
-if os.environ.get("MARVELSITE_TEST_MONGO") == "stand-in":
-    os.environ.setdefault("MONGODB_URI", "mongodb://stand-in.invalid:27017/")
 
 from marvelsite.settings import *  # noqa: E402, F403
 

@@ -2,6 +2,8 @@
 
 import hashlib
 import logging
+import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -114,18 +116,24 @@ def test_retries_are_bounded_and_the_failure_names_the_offset(client, server, ki
     assert len(server.requests) == 3  # 1 + retries
 
 
-def test_retry_after_is_honoured_and_capped(client, server, monkeypatch):
-    slept = []
-    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
+@pytest.fixture
+def slept(monkeypatch):
+    """The pauses urllib3's Retry takes, not taken. Only urllib3's reference to the time module
+    is replaced: patching time.sleep itself would also catch pymongo's monitor threads."""
+    pauses = []
+    fake_time = SimpleNamespace(**{**vars(time), "sleep": pauses.append})
+    monkeypatch.setattr("urllib3.util.retry.time", fake_time)
+    return pauses
+
+
+def test_retry_after_is_honoured_and_capped(client, server, slept):
     server.fail("429", times=1, retry_after=7)
     server.fail("429", times=1, retry_after=86400)
     client.fetch_characters(0, 10)
     assert slept[:2] == [7, FAST.retry_after_max]
 
 
-def test_backoff_grows_exponentially_with_jitter(server, monkeypatch):
-    slept = []
-    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
+def test_backoff_grows_exponentially_with_jitter(server, slept):
     policy = RetryPolicy(retries=4, backoff=1.0, jitter=0.5)
     server.fail("500", times=4)
     with MarvelClient(PUBLIC, PRIVATE, server.base_url, policy=policy) as marvel:
