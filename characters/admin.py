@@ -81,9 +81,7 @@ class CharacterChangeList(ChangeList):
 
 
 def linked_comic_ids(character_id: int) -> list[int]:
-    return list(
-        Link.objects.filter(character_id=character_id).values_list("comic_id", flat=True)
-    )
+    return list(Link.objects.filter(character_id=character_id).values_list("comic_id", flat=True))
 
 
 @admin.register(Character)
