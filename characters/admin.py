@@ -60,7 +60,20 @@ CHARACTER_IMPORT_FIELDS = (
 )
 
 
-class CharacterChangeList(ChangeList):
+class IndexedChangeList(ChangeList):
+    """Rows read with IndexedQuerySet.window(), on one page too.
+
+    When every row fits on one page Django lists the whole queryset unsliced, a collection
+    scan on MongoDB; its count (at most list_max_show_all) bounds the same rows as a window.
+    """
+
+    def get_results(self, request):
+        super().get_results(request)
+        if hasattr(self.result_list, "window"):
+            self.result_list = self.result_list.window(0, self.result_count)
+
+
+class CharacterChangeList(IndexedChangeList):
     """Counts the page's comic links in one query over the links' character_id index.
 
     Not an annotated Count("comics") on the queryset: that joins every character to its links
@@ -153,6 +166,10 @@ class ComicAdmin(IdSearchMixin, admin.ModelAdmin):
     paginator = IndexedPaginator
     formfield_overrides = URL_FIELDS
     fields = ("id", "title", "resource_uri", "appearing_characters", "created_at", "updated_at")
+
+    def get_changelist(self, request, **kwargs):
+        return IndexedChangeList
+
     readonly_fields = ("id", "appearing_characters", "created_at", "updated_at")
 
     @admin.display(description="characters in this comic")

@@ -11,3 +11,12 @@ def pytest_report_header(config):
 @pytest.fixture
 def on_mongodb(settings):
     return settings.ON_MONGODB
+
+
+def pytest_configure(config):
+    # Before Django opens its first MongoDB connection: clients take listeners when created.
+    from pymongo import monitoring
+
+    from tests.support.query_plans import RECORDER
+
+    monitoring.register(RECORDER)

@@ -1,0 +1,168 @@
+"""Every query a page, the admin or one seed_marvel page sends is served by an index on MongoDB.
+
+The commands are recorded as they are sent (pymongo command monitoring) and explained against
+the real server. No stage may scan a whole collection, and the documents examined must not grow
+with the catalogue: the same URLs are measured on a catalogue and on one ten times its size.
+MongoDB only: SQLite plans its own queries (tests/test_views_queries.py bounds their number).
+"""
+
+import datetime as dt
+import gzip
+import json
+
+import pytest
+from django.db import connection
+
+from characters.importer import Importer
+from characters.marvel.recordings import BUNDLED_DATASET
+from characters.marvel.records import ParsedPage, parse_results
+from characters.models import Character, Comic
+from tests.support.page_data import IMAGE_PATH
+from tests.support.query_plans import RECORDER, explain
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans"),
+]
+
+SIZES = (150, 1500)  # characters (every page full at both); comics and links grow with them
+COMICS_EACH = 4
+CAST = 6  # characters in each comic
+# A page shows 24 (admin: 50) rows, each with a few comics: what it may read, whatever the size.
+MOST_DOCS_PER_PAGE = 600
+FEATURED = "1,2,3,4,5,6"
+# What still grows, and why (README, "Query plans"): checked for scans, not for flatness.
+GROWS = {
+    "/characters/?image=1": "its count fetches every candidate: a negated regex ($nor) "
+    "cannot be answered from the thumbnail_path index's keys alone",
+    "/admin/characters/character/?q=5": "a search by name or id counts every name that "
+    "contains the digits (an $or of two indexes fetches each match to merge them)",
+}
+URLS = [
+    "/",
+    f"/?ids={FEATURED}&reload=3",
+    f"/featured/card/?ids={FEATURED}&reload=3",
+    "/characters/",
+    "/characters/?page=2",
+    "/characters/?page=last",
+    "/characters/?q=hero 0",
+    "/characters/?image=1",
+    *(f"/characters/?sort={sort}&page=2" for sort in ("-name", "modified", "-modified")),
+    *(f"/characters/?sort={sort}" for sort in ("comics", "-comics")),
+    "/characters/5/hero-0005/",
+    "/comics/100002/",
+    "/admin/characters/character/",
+    "/admin/characters/character/?q=hero 0",
+    "/admin/characters/character/?q=5",
+    "/admin/characters/character/?p=2",
+    "/admin/characters/character/5/change/",
+    "/admin/characters/comic/",
+    "/admin/characters/comic/?q=comic 00",
+    "/admin/characters/comic/100002/change/",
+]
+
+
+def make_catalogue(size: int) -> None:
+    """`size` characters, each in COMICS_EACH comics, each comic with CAST characters."""
+    comic_count = size * COMICS_EACH // CAST
+    Comic.objects.bulk_create(
+        [Comic(id=100_000 + n, title=f"Comic {n:05d}") for n in range(comic_count)]
+    )
+    Character.objects.bulk_create(
+        [
+            Character(
+                id=n,
+                name=f"Hero {n:04d}",
+                thumbnail_path=IMAGE_PATH if n % 2 else "",
+                thumbnail_extension="jpg",
+                comics_available=n % 30,
+                modified=dt.datetime(2010, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=n),
+            )
+            for n in range(1, size + 1)
+        ]
+    )
+    link = Character.comics.through
+    link.objects.bulk_create(
+        [
+            link(character_id=n, comic_id=100_000 + (n * COMICS_EACH + k) % comic_count)
+            for n in range(1, size + 1)
+            for k in range(COMICS_EACH)
+        ]
+    )
+
+
+def plans_of(action):
+    """Run `action` while recording its commands; explain each one."""
+    RECORDER.recording = []
+    try:
+        action()
+        recorded = RECORDER.recording
+    finally:
+        RECORDER.recording = None
+    client = connection.connection
+    return [explain(client, database, command) for database, command in recorded]
+
+
+def docs_examined(plans) -> int:
+    return sum(plan.docs_examined for plan in plans)
+
+
+def assert_index_served(label, plans):
+    ours = [plan for plan in plans if plan.collection.startswith("characters_")]
+    assert ours, f"{label}: no query on the catalogue was recorded"
+    for plan in ours:
+        assert not plan.scans, f"{label}: {plan.scans} in {plan.command}"
+
+
+@pytest.fixture
+def measure(admin_client):
+    def measure_all(size):
+        make_catalogue(size)
+        examined = {}
+        for url in URLS:
+            response = None
+
+            def get(url=url):
+                nonlocal response
+                response = admin_client.get(url.replace("page=last", f"page={size // 24}"))
+
+            plans = plans_of(get)
+            assert response.status_code == 200, url
+            assert_index_served(url, plans)
+            examined[url] = docs_examined(plans)
+        return examined
+
+    return measure_all
+
+
+def test_pages_and_admin_are_index_served_and_flat(measure, django_db_blocker):
+    small = measure(SIZES[0])
+    Character.objects.all().delete()
+    Comic.objects.all().delete()
+    Character.comics.through.objects.all().delete()
+    large = measure(SIZES[1])
+    for url in (url for url in URLS if url not in GROWS):
+        assert large[url] <= MOST_DOCS_PER_PAGE, (url, large[url])
+        # Ten times the catalogue, about the same work: not more than the page's own rows.
+        assert large[url] <= small[url] + 50, (url, small[url], large[url])
+
+
+@pytest.fixture(scope="module")
+def seed_page():
+    raw = json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"]
+    records, skipped = parse_results(raw[:100], 0)
+    return ParsedPage(0, records, skipped)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_seed_page_is_index_served_and_flat(size, seed_page):
+    make_catalogue(size)
+    importer = Importer()
+    first = plans_of(lambda: importer.import_page(seed_page))
+    again = plans_of(lambda: Importer().import_page(seed_page))
+    assert_index_served("first import", first)
+    assert_index_served("no-change re-run", again)
+    # Reads for 100 records and their comics and links, whatever is already stored.
+    links = sum(len(record.comics) for record in seed_page.records)
+    assert docs_examined(first) <= 2 * (100 + links)
+    assert docs_examined(again) <= 2 * (100 + links)
