@@ -1,22 +1,34 @@
 #!/usr/bin/env python3
-"""Benchmark the public pages as served in production. Prints figures; asserts nothing timed.
+"""Benchmark the public pages as served in production, on SQLite and MongoDB side by side.
 
-Sets up a throw-away SQLite database in a temporary directory (migrate + `seed_marvel` with the
-bundled data set + collectstatic), serves it with gunicorn exactly as the container does
-(`gunicorn -c python:marvelsite.gunicorn_conf marvelsite.wsgi`, 2 workers x 4 threads unless
-GUNICORN_* say otherwise) on 127.0.0.1, and drives a bounded load from a second process
-(keep-alive HTTP/1.1 connections, one per client thread) against:
+For each backend (``--backends sqlite,mongodb``, default both) sets up a throw-away database:
+SQLite in a temporary directory; MongoDB as a 1-member replica set on loopback (mongod 6.0.5
+from scripts/local_mongo.py, started for the run, stopped by pid and deleted at the end).
+Each gets the same preparation (migrate + `seed_marvel` with the bundled data set +
+collectstatic), then is served by gunicorn exactly as the container does (`gunicorn -c
+python:marvelsite.gunicorn_conf marvelsite.wsgi`, 2 workers x 4 threads unless GUNICORN_* say
+otherwise) on 127.0.0.1, one backend at a time, and a bounded load from a second process
+(keep-alive HTTP/1.1 connections, one per client thread) goes to the same URLs on both:
 
     /healthz (the baseline: answered by the first middleware, no database), a static file,
-    /, a list page deep in pagination, a search, a character page and a comic page.
+    /, a list page deep in pagination, a search, a character page and a comic page
+    (the character, comic and deep page are picked on the first backend and checked to be
+    the same on the others).
 
-For each: requests/s, p50/p95 latency, throughput as a ratio of both baselines measured in the
-same run, and the error count (anything but a 200). The whole set runs twice: with the page
-cache on (production's default) and off (every page rendered from the database), each against
-its own fresh gunicorn. Targets (issue 4, SQLite here): list and character >= 0.4x the baseline
-at concurrency 8, p95 < 100 ms, 0 errors. Exit status 1 when any request failed.
+For each: requests/s, p50/p95 latency, throughput as a ratio of /healthz measured in the same
+run against the same server, the error count (anything but a 200), and each figure beside the
+same page's on the other backend with a "mongodb / sqlite" throughput ratio. The whole set
+runs twice: with the page cache on (production's default) and off (every page rendered from
+the database), each against its own fresh gunicorn.
 
-    .venv/bin/python bench/bench_pages.py [--concurrency 8] [--requests 400] [--max-seconds 20]
+Targets (issue 4): with the page cache off, on MongoDB, the home, deep list, search,
+character and comic pages each >= 0.8x the same page's throughput on SQLite in the same run,
+p95 < 100 ms at concurrency 8, 0 errors; with the cache on, the cached pages (list, search,
+character, comic; the home page is never cached) >= 0.4x /healthz on both backends. Exit
+status 1 when any request failed.
+
+    .venv/bin/python bench/bench_pages.py [--backends sqlite,mongodb] [--concurrency 8]
+        [--requests 2000] [--max-seconds 20]
 
 Load goes to 127.0.0.1 only; every loop is bounded by a request count and a time limit.
 """
@@ -43,7 +55,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 HOST = "127.0.0.1"
-TARGETS_TEXT = "list and character >= 0.4x the baseline (/healthz or a static file), p95 < 100 ms"
+BACKENDS = ("sqlite", "mongodb")
+MONGODB_NAME = "bench_pages"
+# Uncached: MongoDB >= this x SQLite's throughput, p95 below this; cached: >= this x /healthz.
+UNCACHED_RATIO, P95_MS, CACHED_RATIO = 0.8, 100.0, 0.4
+UNCACHED_PAGES = ("home /", "list deep page", "search", "character", "comic")
+CACHED_PAGES = ("list deep page", "search", "character", "comic")
 
 PICK_URLS = """
 import json
@@ -54,6 +71,7 @@ total = Character.objects.count()
 pages = max(1, -(-total // CharacterListView.paginate_by))
 busiest = Character.objects.order_by("-comics_available", "id").first()
 through = Character.comics.through
+from django.db import connection
 from django.db.models import Count
 by_cast = through.objects.values("comic_id").annotate(n=Count("id")).order_by("-n", "comic_id")
 comic_id = by_cast[0]["comic_id"]
@@ -68,8 +86,15 @@ print(json.dumps({
     "showcase": (
         Character.objects.filter(name="Spider-Man").first() or busiest
     ).get_absolute_url(),
+    "server": (
+        "mongod " + ".".join(map(str, connection.get_database_version()[:3]))
+        + ", 1-member replica set on loopback"
+        if connection.vendor == "mongodb" else ""
+    ),
 }))
 """
+# Must be the same on every backend (same data set, same ordering rules).
+PICKED = ("characters", "comics", "links", "deep_page", "character", "comic")
 
 
 def free_port() -> int:
@@ -173,6 +198,9 @@ def load_process(port, jobs, concurrency, total, max_seconds, warmup, results):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,mongodb (default)"
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (default 8)")
     parser.add_argument(
         "--requests", type=int, default=2000, help="requests per URL (default 2000)"
@@ -185,9 +213,13 @@ def main() -> int:
     parser.add_argument(
         "--screenshots",
         metavar="DIR",
-        help="also save home.png and character.png of the seeded site there (Debian Chromium)",
+        help="also save home.png and character.png of the seeded site there, one folder per "
+        "backend (Debian Chromium)",
     )
     options = parser.parse_args()
+    backends = [name.strip() for name in options.backends.split(",") if name.strip()]
+    if unknown := set(backends) - set(BACKENDS):
+        parser.error(f"unknown backend(s) {sorted(unknown)}; choose from {', '.join(BACKENDS)}")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     env = {
@@ -196,7 +228,6 @@ def main() -> int:
         if not key.startswith(("MONGO", "DJANGO_", "MARVEL", "GUNICORN_BIND"))
     }
     env.update(
-        MARVELSITE_DATA_DIR=str(workdir),
         DJANGO_SECRET_KEY="bench-only-not-secret",  # noqa: S106 - a throw-away local server
         DJANGO_DEBUG="false",
         DJANGO_ALLOWED_HOSTS=HOST,
@@ -206,47 +237,79 @@ def main() -> int:
     )
     status = 0
     try:
-        info = prepare(env)
-        jobs = [
-            ("baseline /healthz", "/healthz"),
-            ("static file", info["static"]),
-            ("home /", "/"),
-            ("list deep page", f"/characters/?page={info['deep_page']}"),
-            ("search", "/characters/?q=man"),
-            ("character", info["character"]),
-            ("comic", info["comic"]),
-            # Again at the end: the baseline is the mean of both, so drift during the run
-            # (other processes on the machine, worker warm-up) weighs on both sides alike.
-            ("baseline again", "/healthz"),
-        ]
-        print(
-            f"data: {info['characters']} characters, {info['comics']} comics, "
-            f"{info['links']} links (seeded in {info['seed_seconds']:.1f}s)"
-        )
-        print(
-            f"server: gunicorn {env.get('GUNICORN_WORKERS', '2')} workers x "
-            f"{env.get('GUNICORN_THREADS', '4')} threads on {HOST}; "
-            f"load: {options.concurrency} keep-alive clients in a second process, "
-            f"{options.requests} requests per URL (max {options.max_seconds:.0f}s), "
-            f"{os.cpu_count()} CPUs shared by both"
-        )
-        modes = [
-            ("page cache on (the default, MARVELSITE_PAGE_CACHE_SECONDS=60)", "60"),
-            ("page cache off (MARVELSITE_PAGE_CACHE_SECONDS=0): every page rendered", "0"),
-        ]
-        for title, seconds in modes:
-            with serve({**env, "MARVELSITE_PAGE_CACHE_SECONDS": seconds}, workdir) as port:
+        with contextlib.ExitStack() as stack:
+            envs, infos = {}, {}
+            for backend in backends:
+                data_dir = workdir / backend
+                data_dir.mkdir()
+                envs[backend] = {**env, "MARVELSITE_DATA_DIR": str(data_dir)}
+                if backend == "mongodb":
+                    replica_set = stack.enter_context(start_mongodb())
+                    envs[backend].update(MONGODB_URI=replica_set.uri, MONGODB_NAME=MONGODB_NAME)
+                infos[backend] = prepare(envs[backend])
+                info = infos[backend]
+                print(
+                    f"data on {backend}: {info['characters']} characters, {info['comics']} "
+                    f"comics, {info['links']} links (seeded in {info['seed_seconds']:.1f}s)"
+                    + (f"; {info['server']}" if info.get("server") else "")
+                )
+            info = infos[backends[0]]
+            for backend in backends[1:]:
+                differs = [k for k in PICKED if infos[backend][k] != info[k]]
+                if differs:
+                    print(
+                        f"note: {backend} would pick other URLs for {', '.join(differs)}; "
+                        f"measuring {backends[0]}'s on every backend"
+                    )
+            jobs = [
+                ("baseline /healthz", "/healthz"),
+                ("static file", info["static"]),
+                ("home /", "/"),
+                ("list deep page", f"/characters/?page={info['deep_page']}"),
+                ("search", "/characters/?q=man"),
+                ("character", info["character"]),
+                ("comic", info["comic"]),
+                # Again at the end: the baseline is the mean of both, so drift during the run
+                # (other processes on the machine, worker warm-up) weighs on both sides alike.
+                ("baseline again", "/healthz"),
+            ]
+            print(
+                f"server: gunicorn {env.get('GUNICORN_WORKERS', '2')} workers x "
+                f"{env.get('GUNICORN_THREADS', '4')} threads on {HOST}, one backend at a time; "
+                f"load: {options.concurrency} keep-alive clients in a second process, "
+                f"{options.requests} requests per URL (max {options.max_seconds:.0f}s), "
+                f"{os.cpu_count()} CPUs shared by all"
+            )
+            modes = [
+                ("page cache on (the default, MARVELSITE_PAGE_CACHE_SECONDS=60)", "60"),
+                ("page cache off (MARVELSITE_PAGE_CACHE_SECONDS=0): every page rendered", "0"),
+            ]
+            for title, seconds in modes:
+                results = {}
+                for backend in backends:
+                    served = {**envs[backend], "MARVELSITE_PAGE_CACHE_SECONDS": seconds}
+                    with serve(served, workdir) as port:
+                        results[backend] = load(port, jobs, options)
+                        if options.screenshots and seconds == "60":
+                            folder = Path(options.screenshots) / backend
+                            screenshots(port, info["showcase"], folder)
                 print(f"\n== {title}")
-                rows = load(port, jobs, options)
-                status |= report(rows)
-                if options.screenshots and seconds == "60":
-                    screenshots(port, info["showcase"], Path(options.screenshots))
+                status |= report(results, cached=seconds != "0")
         return status
     finally:
         if options.keep:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def start_mongodb():
+    """A throw-away 1-member replica set (scripts/local_mongo.py); a context manager whose exit
+    stops its mongod by pid and deletes its data."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from local_mongo import ReplicaSet
+
+    return ReplicaSet(members=1)
 
 
 @contextlib.contextmanager
@@ -327,45 +390,83 @@ def screenshots(port: int, character_url: str, folder: Path) -> None:
         browser.close()
 
 
-def report(rows) -> int:
-    """Print one line per URL; ratios are to /healthz (mean of its first and last runs) and to
-    the static file, all measured in this run."""
-    figures = []
+def figures_of(rows) -> dict:
+    """{page name: figures} for one backend's rows; throughput also as a ratio of /healthz
+    (the mean of its first and last runs against the same server)."""
+    figures = {}
     for name, path, result in rows:
         latencies = sorted(result["latencies"])
         count = len(latencies)
-        figures.append(
-            {
-                "name": name,
-                "path": path if len(path) <= 40 else path[:37] + "...",
-                "rps": count / result["wall"] if result["wall"] else 0.0,
-                "p50": statistics.median(latencies) * 1000 if count else float("nan"),
-                "p95": statistics.quantiles(latencies, n=20)[18] * 1000
-                if count >= 2
-                else float("nan"),
-                "errors": len(result["errors"]),
-                "count": count,
-            }
-        )
-    healthz = statistics.mean(f["rps"] for f in figures if f["path"] == "/healthz")
-    static_file = figures[1]["rps"]
-    header = f"{'page':<18} {'path':<40} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7}"
-    header += f" {'x healthz':>9} {'x static':>8} {'errors':>6}"
+        figures[name] = {
+            "path": path if len(path) <= 34 else path[:31] + "...",
+            "rps": count / result["wall"] if result["wall"] else 0.0,
+            "p50": statistics.median(latencies) * 1000 if count else float("nan"),
+            "p95": statistics.quantiles(latencies, n=20)[18] * 1000 if count >= 2 else float("nan"),
+            "errors": len(result["errors"]),
+            "count": count,
+        }
+    healthz = statistics.mean(f["rps"] for f in figures.values() if f["path"] == "/healthz")
+    for f in figures.values():
+        f["x_healthz"] = f["rps"] / healthz if healthz else float("nan")
+    return figures
+
+
+def report(results: dict, *, cached: bool) -> int:
+    """One line per URL, a column group per backend and a mongodb / sqlite throughput ratio;
+    then the targets, met or missed. Returns 1 when any request failed."""
+    figures = {backend: figures_of(rows) for backend, rows in results.items()}
+    backends = list(figures)
+    first = figures[backends[0]]
+    ratio = backends == ["sqlite", "mongodb"]
+    header = f"{'page':<18} {'path':<34}"
+    sub = " " * len(header)
+    for backend in backends:
+        group = f" {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'x healthz':>9} {'errors':>6}"
+        header += f" |{backend:^{len(group)}}"
+        sub += f" |{group}"
+    if ratio:
+        header += f" | {'mongodb / sqlite':>16}"
+        sub += f" | {'req/s':>16}"
     print(header)
-    print("-" * len(header))
-    for f in figures:
-        print(
-            f"{f['name']:<18} {f['path']:<40} {f['rps']:>8.1f} {f['p50']:>7.1f} {f['p95']:>7.1f}"
-            f" {f['rps'] / healthz:>9.2f} {f['rps'] / static_file:>8.2f} {f['errors']:>6}"
-        )
-    total_errors = sum(f["errors"] for f in figures)
-    verdicts = [
-        f"{f['name']}: {f['rps'] / healthz:.2f}x healthz / {f['rps'] / static_file:.2f}x static,"
-        f" p95 {f['p95']:.1f} ms"
-        for f in figures
-        if f["name"] in ("list deep page", "character")
-    ]
-    print(f"targets ({TARGETS_TEXT}): " + "; ".join(verdicts) + f"; errors {total_errors}")
+    print(sub)
+    print("-" * len(sub))
+    for name, f in first.items():
+        line = f"{name:<18} {f['path']:<34}"
+        for backend in backends:
+            g = figures[backend][name]
+            line += (
+                f" | {g['rps']:>8.1f} {g['p50']:>7.1f} {g['p95']:>7.1f} {g['x_healthz']:>9.2f}"
+                f" {g['errors']:>6}"
+            )
+        if ratio:
+            sqlite, mongodb = figures["sqlite"][name], figures["mongodb"][name]
+            share = mongodb["rps"] / sqlite["rps"] if sqlite["rps"] else float("nan")
+            line += f" | {share:>16.2f}"
+        print(line)
+    total_errors = sum(g["errors"] for f in figures.values() for g in f.values())
+    print("targets:")
+    if cached:
+        for backend in backends:
+            verdicts = []
+            for name in CACHED_PAGES:
+                g = figures[backend][name]
+                met = g["x_healthz"] >= CACHED_RATIO
+                verdicts.append(f"{name} {g['x_healthz']:.2f}x{'' if met else ' MISSED'}")
+            print(f"  {backend}: cached pages >= {CACHED_RATIO}x /healthz: " + "; ".join(verdicts))
+    elif "mongodb" in figures:
+        for name in UNCACHED_PAGES:
+            g = figures["mongodb"][name]
+            checks = [f"p95 {g['p95']:.1f} ms", f"{g['errors']} errors"]
+            met = g["p95"] < P95_MS and g["errors"] == 0
+            if "sqlite" in figures:
+                share = g["rps"] / figures["sqlite"][name]["rps"]
+                checks.insert(0, f"{share:.2f}x sqlite's req/s")
+                met = met and share >= UNCACHED_RATIO
+            print(
+                f"  mongodb, uncached {name}: >= {UNCACHED_RATIO}x sqlite, p95 < {P95_MS:.0f} ms,"
+                f" 0 errors: {', '.join(checks)} -> {'met' if met else 'MISSED'}"
+            )
+    print(f"  errors, all backends: {total_errors}")
     return 1 if total_errors else 0
 
 

@@ -90,7 +90,7 @@ class IndexedQuerySet(models.QuerySet):
         query = self.query
         if not self._on_mongodb() or query.select_related or query.annotations or query.extra:
             return list(self[start:stop])
-        if query.is_empty():
+        if query.is_empty() or stop <= start:  # MongoDB refuses {$limit: 0}
             return []
         compiler = query.get_compiler(using=self.db)
         compiler.pre_sql_setup()
