@@ -4,6 +4,7 @@ Kept apart from settings.py as a pure function of an environment mapping so that
 selection path and every error can be tested without re-importing settings.
 """
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -23,39 +24,55 @@ def seed_hosts(env: Mapping[str, str]) -> list[str]:
     return hosts
 
 
+def seed_password(env: Mapping[str, str]) -> str | None:
+    """MONGO_PASSWORD; else, for one release, `password` (the seed article's name for it)."""
+    if env.get("MONGO_PASSWORD"):
+        return env["MONGO_PASSWORD"]
+    if env.get("password"):
+        warnings.warn(
+            "The variable `password` is deprecated and will stop working in the next release: "
+            "set MONGO_PASSWORD instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return env["password"]
+    return None
+
+
 def mongodb_uri(env: Mapping[str, str]) -> str | None:
     """The MongoDB connection string configured in env, or None for the embedded default.
 
     MONGODB_URI wins; else the seed article's variables (MONGO_SEED0..N, MONGO_USERNAME and
-    `password`, the key of the operator's user Secret) build a replica-set URI.
+    MONGO_PASSWORD) build a replica-set URI.
     """
     if env.get("MONGODB_URI"):
         return env["MONGODB_URI"]
     hosts = seed_hosts(env)
-    seed_style = ("MONGO_SEED0", "MONGO_USERNAME", "password")
+    password = seed_password(env)
+    credentials = {"MONGO_USERNAME": env.get("MONGO_USERNAME"), "MONGO_PASSWORD": password}
     if not hosts:
-        if orphans := [name for name in seed_style[1:] if env.get(name)]:
+        if orphans := [name for name, value in credentials.items() if value]:
             raise ImproperlyConfigured(
                 f"MONGO_SEED0 is not set but {', '.join(orphans)} is: set MONGO_SEED0 (and "
                 "MONGO_SEED1..N) to the replica set members, or MONGODB_URI."
             )
         return None
-    for name in seed_style[1:]:
-        if not env.get(name):
+    for name, value in credentials.items():
+        if not value:
             raise ImproperlyConfigured(
                 f"{name} is not set: MONGO_SEED0 is, so MongoDB needs {name} too "
                 "(or set MONGODB_URI instead)."
             )
     port = env.get("MONGO_PORT", "27017")
     members = ",".join(host if ":" in host else f"{host}:{port}" for host in hosts)
-    credentials = f"{quote(env['MONGO_USERNAME'], safe='')}:{quote(env['password'], safe='')}"
+    userinfo = f"{quote(env['MONGO_USERNAME'], safe='')}:{quote(password, safe='')}"
     query = urlencode(
         {
             "replicaSet": env.get("MONGO_REPLICA_SET", "mongodb"),
             "authSource": env.get("MONGO_AUTH_SOURCE", "admin"),
         }
     )
-    return f"mongodb://{credentials}@{members}/?{query}"
+    return f"mongodb://{userinfo}@{members}/?{query}"
 
 
 def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:

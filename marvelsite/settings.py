@@ -67,7 +67,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: probes must be answered whatever the Host header and scheme.
+    # First: /metrics on the metrics port only (off unless MARVELSITE_METRICS_PORT is set).
+    "marvelsite.metrics.MetricsMiddleware",
+    # Probes must be answered whatever the Host header and scheme.
     "marvelsite.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -135,6 +137,10 @@ X_FRAME_OPTIONS = "DENY"
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     # Behind a TLS-terminating ingress that sets (and strips client copies of) this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# The port gunicorn binds for Prometheus beside the site's (gunicorn_conf.py); only there is
+# /metrics answered (marvelsite/metrics.py). Unset: no metrics port, no /metrics.
+METRICS_PORT = env.int("MARVELSITE_METRICS_PORT", default=None)
 
 # Public list/character/comic pages are cached per process, keyed by the catalogue's version
 # (admin edits show at once); other writes show within this many seconds. 0 turns it off.

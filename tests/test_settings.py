@@ -11,7 +11,7 @@ SEEDS = {
     "MONGO_SEED1": "mongodb-1.mongodb.dev.svc.cluster.local",
     "MONGO_SEED2": "mongodb-2.mongodb.dev.svc.cluster.local",
     "MONGO_USERNAME": "marvel",
-    "password": "s3cret/with:odd@chars",
+    "MONGO_PASSWORD": "s3cret/with:odd@chars",
 }
 PRODUCTION = {
     "DJANGO_SECRET_KEY": "x7#kQ!p2-production-like-secret-key-with-enough-entropy-9f8a7b6c5d",
@@ -68,7 +68,7 @@ def test_any_number_of_seeds_and_optional_settings():
         "MONGO_SEED0": "a",
         "MONGO_SEED1": "b:27018",
         "MONGO_USERNAME": "u",
-        "password": "p",
+        "MONGO_PASSWORD": "p",
         "MONGO_REPLICA_SET": "rs0",
         "MONGO_AUTH_SOURCE": "marvel",
         "MONGO_PORT": "27019",
@@ -76,7 +76,7 @@ def test_any_number_of_seeds_and_optional_settings():
     assert mongodb_uri(env) == "mongodb://u:p@a:27019,b:27018/?replicaSet=rs0&authSource=marvel"
 
 
-@pytest.mark.parametrize("missing", ["MONGO_USERNAME", "password"])
+@pytest.mark.parametrize("missing", ["MONGO_USERNAME", "MONGO_PASSWORD"])
 def test_seeds_without_credentials_name_the_missing_variable(missing):
     env = {key: value for key, value in SEEDS.items() if key != missing}
     with pytest.raises(ImproperlyConfigured, match=f"^{missing} is not set"):
@@ -85,7 +85,21 @@ def test_seeds_without_credentials_name_the_missing_variable(missing):
 
 def test_credentials_without_seeds_name_mongo_seed0():
     with pytest.raises(ImproperlyConfigured, match="MONGO_SEED0 is not set"):
-        mongodb_uri({"MONGO_USERNAME": "u", "password": "p"})
+        mongodb_uri({"MONGO_USERNAME": "u", "MONGO_PASSWORD": "p"})
+
+
+def test_the_old_password_variable_still_works_for_one_release_with_a_warning():
+    renamed = {**{k: v for k, v in SEEDS.items() if k != "MONGO_PASSWORD"}, "password": "old"}
+    with pytest.warns(FutureWarning, match="`password` is deprecated.*MONGO_PASSWORD"):
+        uri = mongodb_uri(renamed)
+    assert uri.startswith("mongodb://marvel:old@")
+
+
+def test_mongo_password_wins_over_the_old_name_without_a_warning(recwarn):
+    assert mongodb_uri({**SEEDS, "password": "old"}).startswith(
+        "mongodb://marvel:s3cret%2Fwith%3Aodd%40chars@"
+    )
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
 
 
 def test_a_uri_that_is_not_mongodb_is_refused():
@@ -103,11 +117,11 @@ def test_missing_secret_key_is_one_clear_line(tmp_path):
 
 
 def test_incomplete_mongodb_settings_are_one_clear_line(tmp_path):
-    seeds_without_password = {k: v for k, v in SEEDS.items() if k != "password"}
+    seeds_without_password = {k: v for k, v in SEEDS.items() if k != "MONGO_PASSWORD"}
     result = run_manage("check", data_dir=tmp_path, **PRODUCTION, **seeds_without_password)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().startswith("Configuration error: password is not set")
+    assert result.stderr.strip().startswith("Configuration error: MONGO_PASSWORD is not set")
 
 
 def test_debug_runs_without_a_secret_key(tmp_path):

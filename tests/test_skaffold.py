@@ -1,5 +1,7 @@
 """Offline checks of skaffold.yaml: schema, every path it names, and the dev loop it promises."""
 
+import re
+import shlex
 import subprocess
 
 import pytest
@@ -63,7 +65,10 @@ def test_every_kustomize_path_renders_the_artifact_image(profile):
         assert (ROOT / path / "kustomization.yaml").is_file(), path
         docs = render(path)
         used = {c["image"] for _, spec in pod_specs(docs) for c in containers(spec)}
-        assert used == images, f"{path} uses {used}, Skaffold builds {images}"
+        assert images <= used, f"{path} uses {used}, Skaffold builds {images}"
+        # Anything else is a published image (the backups' mongo), pinned to a version.
+        for image in used - images:
+            assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", image), image
 
 
 def test_default_is_dev_prod_is_a_profile():
@@ -71,12 +76,54 @@ def test_default_is_dev_prod_is_a_profile():
     assert kustomize_paths("prod") == ["k8s/overlays/prod"]
 
 
-def test_jobs_are_applied_with_force():
-    # A Job's pod template is immutable: without --force a new image cannot be applied.
-    assert "--force" in CONFIG["deploy"]["kubectl"]["flags"]["apply"]
-    for profile in PROFILES.values():
-        if "deploy" in profile:
-            assert "--force" in profile["deploy"]["kubectl"]["flags"]["apply"]
+def strings(node):
+    """Every string anywhere in a parsed YAML document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_nothing_is_force_applied():
+    # `kubectl apply --force` deletes and re-creates any object whose patch fails: none here,
+    # in any flag list, hook or profile.
+    assert not [text for text in strings(CONFIG) if "--force" in text]
+
+
+def deploy_hooks(profile=None):
+    deploy = (PROFILES[profile] if profile else CONFIG).get("deploy", CONFIG["deploy"])
+    return deploy["kubectl"]["hooks"]["before"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "namespace"), [(None, "dev"), ("dev", "dev"), ("prod", "prod")]
+)
+def test_jobs_and_only_jobs_are_deleted_before_each_deploy(profile, namespace):
+    # A Job's pod template is immutable: deleting migrate and seed-marvel before the apply
+    # lets it create them again, so they run for every new image.
+    [hook] = deploy_hooks(profile)
+    shell, flag, script = hook["host"]["command"]
+    assert (shell, flag) == ("sh", "-c")
+    words = shlex.split(script)
+    assert words[0] == "kubectl"
+    assert words[words.index("--namespace") + 1] == namespace
+    assert words[words.index("--context") + 1] == "$SKAFFOLD_KUBE_CONTEXT"  # skaffold's own
+    verb = words.index("delete")
+    assert words[verb + 1] == "job"  # the kind: nothing but Jobs
+    names = [word for word in words[verb + 2 :] if not word.startswith("-")]
+    assert "--ignore-not-found" in words  # the first deploy has none
+    [path] = kustomize_paths(profile)
+    jobs = [doc for doc in render(path) if doc["kind"] == "Job"]
+    assert sorted(names) == sorted(job["metadata"]["name"] for job in jobs)
+    assert {job["metadata"]["namespace"] for job in jobs} == {namespace}
+    # Deleting them loses nothing: finished Jobs go anyway, and both are idempotent.
+    for job in jobs:
+        assert job["spec"]["ttlSecondsAfterFinished"] > 0
 
 
 @pytest.mark.parametrize(("profile", "namespace"), [(None, "dev"), ("prod", "prod")])

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ OVERLAYS = ("dev", "prod")
 SCHEMAS = ROOT.parent / "shared" / "schemas"
 CRD_SCHEMA = SCHEMAS / "mongodbcommunity.mongodb.com_mongodbcommunity.yaml"
 
-WORKLOAD_KINDS = ("Deployment", "Job")
+WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
+# Components an overlay may add (one line each) beyond what it lists: rendered in the tests.
+OPTIONAL_COMPONENTS = ("metrics",)
 
 
 def tool(name: str) -> str:
@@ -47,9 +50,9 @@ def require_shared(path: Path) -> Path:
 
 
 @functools.cache
-def _kustomize(path: str) -> str:
+def _kustomize(path: str, *flags: str) -> str:
     result = subprocess.run(
-        [tool("kubectl"), "kustomize", path], capture_output=True, text=True, check=False
+        [tool("kubectl"), "kustomize", *flags, path], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         pytest.fail(f"kubectl kustomize {path} failed:\n{result.stderr}")
@@ -68,6 +71,36 @@ def render_overlay(name: str) -> list[dict]:
     return render(K8S / "overlays" / name)
 
 
+@functools.cache
+def _variant(name: str, edits: tuple[tuple[str, str], ...]) -> str:
+    """An overlay's kustomization with text edits, copied out of the tree (kustomize wants
+    relative paths: each entry is rewritten relative to the copy)."""
+    overlay = K8S / "overlays" / name
+    text = (overlay / "kustomization.yaml").read_text()
+    for old, new in edits:
+        assert text.count(old) == 1, f"{old!r} is not one line of overlays/{name}"
+        text = text.replace(old, new)
+    kustomization = yaml.safe_load(text)
+    folder = Path(tempfile.mkdtemp(prefix=f"kustomize-{name}-"))
+    for field in ("resources", "components"):
+        kustomization[field] = [
+            os.path.relpath((overlay / entry).resolve(), folder) for entry in kustomization[field]
+        ]
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    # Files of the overlay now sit outside the copy's root.
+    return _kustomize(str(folder), "--load-restrictor", "LoadRestrictionsNone")
+
+
+def render_variant(name: str, *edits: tuple[str, str]) -> list[dict]:
+    """Overlay `name` with each (old, new) line replaced, as a user would edit it."""
+    return [copy.deepcopy(doc) for doc in yaml.safe_load_all(_variant(name, edits)) if doc]
+
+
+def with_component(component: str) -> tuple[str, str]:
+    """The edit that adds components/<component> to an overlay's list (prod's commented line)."""
+    return (f"  # - ../../components/{component}\n", f"  - ../../components/{component}\n")
+
+
 def find(docs: list[dict], kind: str, name: str | None = None) -> list[dict]:
     return [
         doc
@@ -82,10 +115,15 @@ def one(docs: list[dict], kind: str, name: str | None = None) -> dict:
     return found[0]
 
 
+def pod_template(doc: dict) -> dict:
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]
+
+
 def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
     """(kind/name, pod spec) of every workload."""
     return [
-        (f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"])
+        (f"{doc['kind']}/{doc['metadata']['name']}", pod_template(doc)["spec"])
         for doc in docs
         if doc["kind"] in WORKLOAD_KINDS
     ]
