@@ -32,7 +32,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def mongod_processes() -> list[str]:
-    listing = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True).stdout
+    listing = subprocess.run(
+        ["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True
+    ).stdout
     return [line for line in listing.splitlines() if "bin/mongod " in line]
 
 
