@@ -166,19 +166,16 @@ class ComicAdmin(IdSearchMixin, admin.ModelAdmin):
     paginator = IndexedPaginator
     formfield_overrides = URL_FIELDS
     fields = ("id", "title", "resource_uri", "appearing_characters", "created_at", "updated_at")
+    readonly_fields = ("id", "appearing_characters", "created_at", "updated_at")
 
     def get_changelist(self, request, **kwargs):
         return IndexedChangeList
-
-    readonly_fields = ("id", "appearing_characters", "created_at", "updated_at")
 
     @admin.display(description="characters in this comic")
     def appearing_characters(self, obj):
         if obj.pk is None:
             return "–"
-        # Through the links' comic_id index, joined to each character by its id index.
-        links = Link.objects.filter(comic_id=obj.pk).select_related("character")
-        characters = sorted((link.character for link in links), key=lambda c: (c.name, c.id))
+        characters = obj.cast()
         if not characters:
             return "None yet: add this comic to a character."
         return format_html(

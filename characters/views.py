@@ -321,9 +321,4 @@ class ComicDetailView(CachedPageMixin, CardsMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         comic = get_object_or_404(Comic, pk=kwargs["pk"])
-        through = Character.comics.through
-        rows = through.objects.filter(comic_id=comic.id).select_related("character")
-        characters = sorted(
-            (row.character for row in rows), key=lambda c: (c.name.casefold(), c.id)
-        )
-        return super().get_context_data(comic=comic, characters=as_cards(characters), **kwargs)
+        return super().get_context_data(comic=comic, characters=as_cards(comic.cast()), **kwargs)
