@@ -79,7 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "characters.middleware.DatabaseUnavailableMiddleware",  # database down -> friendly 503
+    "marvelsite.middleware.DatabaseUnavailableMiddleware",  # database down -> friendly 503
 ]
 
 ROOT_URLCONF = "marvelsite.urls"
