@@ -139,7 +139,7 @@ def _setup(backend: str, data_dir: str) -> Counter:
 
 
 def _clear() -> None:
-    from characters.importer import Link
+    from characters.ingest.importer import Link
     from characters.models import Character, Comic
 
     Link.objects.all().delete()
@@ -151,8 +151,8 @@ def _rows(page_size: int) -> tuple[list, list, list]:
     """The bundled set's comics, characters and links as unsaved model instances."""
     from django.utils import timezone
 
-    from characters.importer import Link
-    from characters.marvel.recordings import BUNDLED_DATASET, RecordingSource
+    from characters.ingest.importer import Link
+    from characters.ingest.recordings import BUNDLED_DATASET, RecordingSource
     from characters.models import Character, Comic
 
     characters, comics, links = [], {}, []
@@ -192,7 +192,7 @@ def _counts(comics: list, characters: list, links: list) -> dict:
 
 def _baseline(page_size: int) -> dict:
     """SQLite: same input, same rows, plain bulk inserts: no reads, no comparisons."""
-    from characters.importer import Link
+    from characters.ingest.importer import Link
     from characters.models import Character, Comic
 
     comics, characters, links = _rows(page_size)
@@ -275,8 +275,8 @@ class RawMongo:
 
 
 def _import(page_size: int) -> dict:
-    from characters.importer import Importer
-    from characters.marvel.recordings import BUNDLED_DATASET, RecordingSource
+    from characters.ingest.importer import Importer
+    from characters.ingest.recordings import BUNDLED_DATASET, RecordingSource
 
     importer = Importer()
     for page in RecordingSource(BUNDLED_DATASET, page_size=page_size):
@@ -304,7 +304,7 @@ def _measure(counter: Counter, raw: RawMongo | None, action, *args) -> dict:
 def worker(backend: str, repeat: int, page_size: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-seed-") as data_dir:
         counter = _setup(backend, data_dir)
-        from characters.importer import Link
+        from characters.ingest.importer import Link
         from characters.models import Character, Comic
 
         tables = [model._meta.db_table for model in (Comic, Character, Link)]

@@ -10,9 +10,9 @@ from django.db import DatabaseError, connection
 from django.db.models.query import QuerySet
 from django.test.utils import CaptureQueriesContext
 
-from characters.importer import Importer, Link
-from characters.marvel.recordings import BUNDLED_DATASET
-from characters.marvel.records import ParsedPage, parse_results
+from characters.ingest.importer import Importer, Link
+from characters.ingest.recordings import BUNDLED_DATASET
+from characters.ingest.records import ParsedPage, parse_results
 from characters.models import Character, Comic
 
 pytestmark = pytest.mark.django_db
@@ -250,7 +250,7 @@ def test_updated_rows_get_a_new_updated_at(raw_characters):
 def test_parsing_limits_match_the_models():
     """records.py repeats a few model facts (to stay free of Django): keep them in step."""
     from characters import models
-    from characters.marvel import records
+    from characters.ingest import records
 
     assert records.LOCAL_ID_START == models.LOCAL_ID_START
     assert Character._meta.get_field("name").max_length == records.NAME_MAX

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from characters.marvel.client import (
+from characters.ingest.api import (
     MarvelAPIError,
     MarvelAuthError,
     MarvelClient,
@@ -16,7 +16,7 @@ from characters.marvel.client import (
     auth_params,
     mask_secrets,
 )
-from characters.marvel.recordings import BUNDLED_DATASET
+from characters.ingest.recordings import BUNDLED_DATASET
 from tests.support.replay_server import ReplayServer, load_records
 
 PUBLIC, PRIVATE = "pub-0123456789abcdef", "priv-fedcba9876543210"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from characters.marvel.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
+from characters.ingest.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
 from tests.support.marvel_data import ROOT, SHARED_CHARACTERS, require_shared
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from characters.marvel.records import (
+from characters.ingest.records import (
     LOCAL_ID_START,
     InvalidEnvelope,
     InvalidRecord,

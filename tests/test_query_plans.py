@@ -13,9 +13,9 @@ import json
 import pytest
 from django.db import connection
 
-from characters.importer import Importer
-from characters.marvel.recordings import BUNDLED_DATASET
-from characters.marvel.records import ParsedPage, parse_results
+from characters.ingest.importer import Importer
+from characters.ingest.recordings import BUNDLED_DATASET
+from characters.ingest.records import ParsedPage, parse_results
 from characters.models import Character, Comic
 from tests.support.page_data import IMAGE_PATH
 from tests.support.query_plans import RECORDER, explain

@@ -8,9 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
-from characters.importer import Link
+from characters.ingest.importer import Link
+from characters.ingest.recordings import BUNDLED_DATASET
 from characters.management.commands import seed_marvel
-from characters.marvel.recordings import BUNDLED_DATASET
 from characters.models import Character, Comic
 from marvelsite import health
 from tests.support.manage import run_manage

@@ -1,7 +1,7 @@
 """``manage.py seed_marvel``: load Marvel characters and comics, idempotently.
 
 Thin by design: options -> a source of parsed pages (the API client or the recordings
-reader, characters.marvel) -> the importer (characters.importer) -> progress and a summary.
+reader, characters.ingest) -> the importer -> progress and a summary.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from characters.importer import Importer, ImportStats
-from characters.marvel.client import (
+from characters.ingest.api import (
     DEFAULT_BASE_URL,
     MAX_PAGE_SIZE,
     MarvelAPIError,
@@ -24,7 +23,8 @@ from characters.marvel.client import (
     RetryPolicy,
     mask_secrets,
 )
-from characters.marvel.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
+from characters.ingest.importer import Importer, ImportStats
+from characters.ingest.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
 from marvelsite.health import DATABASE_ERRORS, DatabaseNotReady, wait_for_database
 
 
@@ -209,7 +209,7 @@ class Command(BaseCommand):
         self._json_written = False
         started = time.monotonic()
         # -v 0: no retry warnings either (ours and urllib3's); failures still raise.
-        loggers = [logging.getLogger(n) for n in ("characters.marvel.client", "urllib3")]
+        loggers = [logging.getLogger(n) for n in ("characters.ingest.api", "urllib3")]
         levels = [logger.level for logger in loggers]
         if self.verbosity < 1:
             for logger in loggers:

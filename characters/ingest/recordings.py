@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from characters.marvel.records import InvalidEnvelope, ParsedPage, parse_envelope, parse_results
+from characters.ingest.records import InvalidEnvelope, ParsedPage, parse_envelope, parse_results
 
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "data" / "characters.json.gz"
 

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
-from characters.marvel.records import CharacterRecord, ComicRef, ParsedPage, Skipped
+from characters.ingest.records import CharacterRecord, ComicRef, ParsedPage, Skipped
 from characters.models import Character, Comic
 from marvelsite.transactions import atomic
 

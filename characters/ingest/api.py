@@ -27,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from characters.marvel.records import (
+from characters.ingest.records import (
     Envelope,
     InvalidEnvelope,
     ParsedPage,
