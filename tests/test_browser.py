@@ -12,6 +12,7 @@ Never `playwright install`: the browser is Debian's (/usr/bin/chromium), offline
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,37 @@ def only_loopback(route):
         route.abort()
 
 
+# Reports every Content-Security-Policy violation to the console, where the test collects it
+# (Chromium also logs its own "Refused to ..." line). Playwright's init scripts are not
+# subject to the page's policy.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI} at ${e.documentURI}`));
+"""
+
+
+def watch_csp(context, violations):
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    context.on(
+        "console",
+        lambda message: (
+            violations.append(message.text)
+            if "CSP violation" in message.text or "Content Security Policy" in message.text
+            else None
+        ),
+    )
+
+
+def wait_until(page, expression, seconds=15.0):
+    """Poll `expression` until it is true. Playwright's wait_for_function evaluates its predicate
+    with eval(), which the pages' policy refuses ('unsafe-eval'); page.evaluate is not subject
+    to it."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"not true after {seconds:g}s: {expression}"
+        page.wait_for_timeout(50)
+
+
 def card_ids(page):
     return page.eval_on_selector_all("#featured .card", "cs => cs.map(c => c.dataset.characterId)")
 
@@ -106,19 +138,23 @@ def test_browse_reload_search_detail_comic_and_admin_edit(chromium_path, site, s
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.route("**/*", only_loopback)
+            csp_violations = []
+            watch_csp(context, csp_violations)
             page = context.new_page()
             page.set_default_timeout(15_000)
             errors = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
 
             # Home: six cards, attribution, the CDN images replaced by the local placeholder.
-            page.goto(f"{base}/")
+            home = page.goto(f"{base}/")
+            assert "default-src 'self'" in home.headers["content-security-policy"]
             before = card_ids(page)
             assert len(before) == 6
             assert page.get_by_role("link", name="Data provided by Marvel. © 2022 MARVEL").count()
-            page.wait_for_function(
+            wait_until(
+                page,
                 "[...document.querySelectorAll('#featured img')]"
-                ".every(i => i.complete && i.naturalWidth > 0)"
+                ".every(i => i.complete && i.naturalWidth > 0)",
             )
             page.screenshot(path=shots / "01-home.png", full_page=True)
 
@@ -126,7 +162,7 @@ def test_browse_reload_search_detail_comic_and_admin_edit(chromium_path, site, s
             page.evaluate("window.__sameDocument = true")
             page.locator("#featured > li").nth(2).get_by_role("button", name="Reload!").click()
             third = "document.querySelectorAll('#featured .card')[2].dataset.characterId"
-            page.wait_for_function(f"{third} !== '{before[2]}'")
+            wait_until(page, f"{third} !== '{before[2]}'")
             after = card_ids(page)
             assert after[:2] + after[3:] == before[:2] + before[3:]
             assert after[2] not in before
@@ -150,8 +186,8 @@ def test_browse_reload_search_detail_comic_and_admin_edit(chromium_path, site, s
             page.get_by_role("link", name="Spider-Man").first.click()
             page.wait_for_url(f"**{spidey.get_absolute_url()}")
             assert page.locator("h1").inner_text() == "Spider-Man"
-            page.wait_for_function(
-                "document.querySelector('.detail-image img').src.endsWith('placeholder.svg')"
+            wait_until(
+                page, "document.querySelector('.detail-image img').src.endsWith('placeholder.svg')"
             )
             assert "4000 available at Marvel, 2 listed here" in page.content()
             page.screenshot(path=shots / "04-character.png", full_page=True)
@@ -165,8 +201,9 @@ def test_browse_reload_search_detail_comic_and_admin_edit(chromium_path, site, s
             page.screenshot(path=shots / "05-comic.png", full_page=True)
 
             # The admin: Django's login page, then rename the character.
-            page.goto(f"{base}/admin/")
+            admin = page.goto(f"{base}/admin/")
             page.wait_for_url("**/admin/login/?next=/admin/")
+            assert "default-src 'self'" in admin.headers["content-security-policy"]
             page.get_by_label("Username").fill("boss")
             page.get_by_label("Password").fill("browser-test-pw")
             page.get_by_role("button", name="Log in").click()
@@ -188,6 +225,7 @@ def test_browse_reload_search_detail_comic_and_admin_edit(chromium_path, site, s
             # Without JavaScript the Reload button is a plain form that keeps the other five.
             plain = browser.new_context(java_script_enabled=False)
             plain.route("**/*", only_loopback)
+            watch_csp(plain, csp_violations)
             nojs = plain.new_page()
             nojs.goto(f"{base}/")
             before = card_ids(nojs)
@@ -201,6 +239,7 @@ def test_browse_reload_search_detail_comic_and_admin_edit(chromium_path, site, s
             # Narrow screens: one column, nothing wider than the viewport.
             phone = browser.new_context(viewport={"width": 375, "height": 800})
             phone.route("**/*", only_loopback)
+            watch_csp(phone, csp_violations)
             small = phone.new_page()
             small.goto(f"{base}/characters/")
             width = small.evaluate("document.documentElement.scrollWidth")
@@ -208,6 +247,7 @@ def test_browse_reload_search_detail_comic_and_admin_edit(chromium_path, site, s
             small.screenshot(path=shots / "09-list-phone.png", full_page=True)
 
             assert errors == []
+            assert csp_violations == []
         finally:
             browser.close()
     assert (shots / "07-character-renamed.png").stat().st_size > 10_000
