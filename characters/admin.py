@@ -1,5 +1,5 @@
-"""Admin for characters and comics. Edits show on the public pages at once: the page cache
-is keyed by the newest admin LogEntry (characters/page_cache.py)."""
+"""Admin for characters and comics. Edits show on the public pages at once: each save changes
+the catalogue version the page cache is keyed by (characters/page_cache.py)."""
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList

@@ -6,3 +6,8 @@ class CharactersConfig(AppConfig):
     # the backend's DEFAULT_AUTO_FIELD (BigAutoField on SQLite, ObjectIdAutoField on MongoDB).
     name = "characters"
     verbose_name = "Marvel characters"
+
+    def ready(self):
+        from characters import page_cache
+
+        page_cache.connect_signals()

@@ -5,6 +5,9 @@ MongoDB, and re-importing the same data finds the same rows.
 """
 
 import random
+import uuid
+from collections import defaultdict
+from typing import NamedTuple
 
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
@@ -121,13 +124,48 @@ class IndexedPaginator(Paginator):
         return self._get_page(rows, number, self)
 
 
+class ComicTitle(NamedTuple):
+    """What a page shows of a comic: plain values, no model instance per row."""
+
+    id: int
+    title: str
+
+    def get_absolute_url(self) -> str:
+        return reverse("characters:comic", args=[self.id])
+
+
+class ComicQuerySet(IndexedQuerySet):
+    def titles_by_character(self, character_ids) -> dict[int, list[ComicTitle]]:
+        """{character id: its comics by title} for many characters, in two indexed queries.
+
+        Links by character_id, then titles by comic id: on MongoDB a join would run one
+        $lookup per link row (twice the time for a page of cards); django-mongodb-backend
+        has no prefetch_related.
+        """
+        links = list(
+            Character.comics.through.objects.filter(
+                character_id__in=list(character_ids)
+            ).values_list("character_id", "comic_id")
+        )
+        titles = dict(
+            self.filter(id__in={comic_id for _, comic_id in links}).values_list("id", "title")
+        )
+        found = defaultdict(list)
+        for character_id, comic_id in links:
+            if comic_id in titles:
+                found[character_id].append(ComicTitle(comic_id, titles[comic_id]))
+        for comics in found.values():
+            comics.sort(key=lambda comic: (comic.title.casefold(), comic.id))
+        return found
+
+
 class Comic(LocalIdModel):
     title = models.CharField(max_length=500)
     resource_uri = models.URLField("resource URI", max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = IndexedQuerySet.as_manager()
+    objects = ComicQuerySet.as_manager()
 
     class Meta:
         ordering = ["title", "id"]
@@ -179,6 +217,28 @@ class CharacterQuerySet(IndexedQuerySet):
         if len(found) < window:
             found += rows.filter(random_key__lt=point).window(0, window - len(found))
         return random.sample(found, min(count, len(found)))
+
+    def featured(self, count: int, shown_ids=(), reload_ids=()):
+        """The featured characters: the ones in `shown_ids` in their order, `reload_ids` re-rolled.
+
+        Everything needed comes from the request, so any worker or pod can answer a reload
+        (the original kept the featured list in a process global). Ids that no longer exist
+        are replaced too, and a fresh sample is drawn when none are given.
+        Returns (characters, the newly drawn one when a single card was reloaded).
+        """
+        if not shown_ids:
+            return list(self.sample(count)), None
+        found = self.in_bulk(shown_ids)  # the reloaded one too: a fallback, same query
+        slots = [None if i in reload_ids else found.get(i) for i in shown_ids]
+        missing = slots.count(None)
+        new = list(self.sample(missing, exclude_ids=shown_ids)) if missing else []
+        if len(new) < missing:
+            # Too few other characters to swap in: keep the reloaded one rather than lose it.
+            new += [found[i] for i in reload_ids if i in found]
+        new_iter = iter(new)
+        characters = [slot or next(new_iter, None) for slot in slots]
+        drawn = new[0] if len(reload_ids) == 1 and missing == 1 and new else None
+        return [c for c in characters if c is not None], drawn
 
 
 class Character(LocalIdModel):
@@ -233,9 +293,46 @@ class Character(LocalIdModel):
     def has_image(self) -> bool:
         return bool(self.thumbnail_path) and IMAGE_NOT_AVAILABLE not in self.thumbnail_path
 
+    def safe_links(self) -> list[dict]:
+        """Marvel's links, keeping only well-formed http(s) ones (the field is editable JSON)."""
+        links = []
+        for item in self.urls if isinstance(self.urls, list) else []:
+            if not isinstance(item, dict):
+                continue
+            url, kind = item.get("url"), item.get("type")
+            if isinstance(url, str) and url.startswith(("https://", "http://")):
+                links.append({"url": url, "type": str(kind or "link")})
+        return links
+
     def image_url(self, variant: str = "portrait_xlarge") -> str:
         """Marvel's CDN URL for this image size, or "" when there is no image."""
         if not self.has_image:
             return ""
         path = self.thumbnail_path.replace("http://", "https://", 1)
         return f"{path}/{variant}.{self.thumbnail_extension}"
+
+
+class CatalogueVersion(models.Model):
+    """One row whose token changes whenever the catalogue does: every ORM write to characters,
+    comics or their links (signals, in any process: the admin's included) and every import
+    page that writes. Pages cache and tag themselves (ETag) with it, on every worker and pod.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    token = models.CharField(max_length=32, default="")
+
+    class Meta:
+        indexes = [lookup_index("catalogue_version")]
+
+    def __str__(self):
+        return self.token
+
+    @classmethod
+    def current(cls) -> str:
+        return next(iter(cls.objects.filter(id=1).values_list("token", flat=True)), "")
+
+    @classmethod
+    def bump(cls) -> None:
+        token = uuid.uuid4().hex  # any new value will do: concurrent bumps need no ordering
+        if not cls.objects.filter(id=1).update(token=token):
+            cls.objects.update_or_create(id=1, defaults={"token": token})

@@ -21,8 +21,6 @@ register_converter(MarvelIdConverter, "marvel_id")
 
 app_name = "characters"
 
-detail = views.CharacterDetailView.as_view()
-
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("featured/card/", views.FeaturedCardView.as_view(), name="featured_card"),

@@ -166,3 +166,15 @@ def test_a_seed_page_is_index_served_and_flat(size, seed_page):
     links = sum(len(record.comics) for record in seed_page.records)
     assert docs_examined(first) <= 2 * (100 + links)
     assert docs_examined(again) <= 2 * (100 + links)
+
+
+def test_the_catalogue_version_is_index_served(admin_client, settings):
+    settings.PAGE_CACHE_SECONDS = 60
+    make_catalogue(SIZES[0])
+    character = Character.objects.get(pk=5)
+    bump = plans_of(character.save)  # the save, and the version bump its signal makes
+    assert any(plan.collection == "characters_catalogueversion" for plan in bump)
+    assert_index_served("a save", bump)
+    read = plans_of(lambda: admin_client.get("/characters/5/hero-0005/"))
+    assert any(plan.collection == "characters_catalogueversion" for plan in read)
+    assert_index_served("a cached page", read)
