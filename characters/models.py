@@ -332,7 +332,8 @@ class CatalogueVersion(models.Model):
         return next(iter(cls.objects.filter(id=1).values_list("token", flat=True)), "")
 
     @classmethod
-    def bump(cls) -> None:
+    def bump(cls, using: str | None = None) -> None:
         token = uuid.uuid4().hex  # any new value will do: concurrent bumps need no ordering
-        if not cls.objects.filter(id=1).update(token=token):
-            cls.objects.update_or_create(id=1, defaults={"token": token})
+        versions = cls.objects.db_manager(using)
+        if not versions.filter(id=1).update(token=token):
+            versions.update_or_create(id=1, defaults={"token": token})

@@ -167,3 +167,19 @@ def test_without_the_cache_pages_are_not_marked_public(client, settings):
     response = client.get("/characters/")
     assert "ETag" not in response
     assert "public" not in response.get("Cache-Control", "")
+
+
+def test_an_import_shows_at_once(client):
+    from characters.ingest.importer import Importer
+    from characters.ingest.records import ParsedPage, parse_results
+
+    make_character(1009610, "Spider-Man")
+    assert client.get("/characters/?q=spider")["X-Page-Cache"] == "miss"
+    assert client.get("/characters/?q=spider")["X-Page-Cache"] == "hit"
+    raw = {"id": 1009610, "name": "Spider-Man (Peter Parker)", "comics": {"items": []}}
+    records, skipped = parse_results([raw], 0)
+    assert not skipped
+    Importer().import_page(ParsedPage(0, records, []))  # bulk writes: no model signal
+    response = client.get("/characters/?q=spider")
+    assert response["X-Page-Cache"] == "miss"
+    assert "Spider-Man (Peter Parker)" in response.content.decode()

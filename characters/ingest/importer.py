@@ -33,7 +33,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
 from characters.ingest.records import CharacterRecord, ComicRef, ParsedPage, Skipped
-from characters.models import Character, Comic
+from characters.models import CatalogueVersion, Character, Comic
 from marvelsite.transactions import atomic
 
 CHARACTER_FIELDS = (
@@ -149,6 +149,8 @@ class Importer:
             if plan.has_writes and not self.dry_run:
                 with atomic(self.using):
                     self._write(plan)
+                # After the commit, outside the transaction: the pages show the import at once.
+                CatalogueVersion.bump(using=self.using)
             # Only once the page is written (a failed page's comics are read again).
             self._known_comics.update(plan.comics)
         self.stats.add(result)
