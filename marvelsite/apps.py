@@ -1,5 +1,7 @@
-"""Contrib app configs for MongoDB: ObjectId primary keys, as django-mongodb-backend documents."""
+"""App configs for MongoDB (contrib apps, django-axes): ObjectId primary keys, as
+django-mongodb-backend documents."""
 
+from axes.apps import AppConfig as AxesConfig
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.auth.apps import AuthConfig
 from django.contrib.contenttypes.apps import ContentTypesConfig
@@ -16,4 +18,8 @@ class MongoAuthConfig(AuthConfig):
 
 
 class MongoContentTypesConfig(ContentTypesConfig):
+    default_auto_field = OBJECT_ID_AUTO_FIELD
+
+
+class MongoAxesConfig(AxesConfig):
     default_auto_field = OBJECT_ID_AUTO_FIELD

@@ -3,6 +3,7 @@
 Every variable is listed in README.md. Nothing secret has a default outside debug mode.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -45,11 +46,13 @@ if ON_MONGODB:
         "marvelsite.apps.MongoAdminConfig",
         "marvelsite.apps.MongoAuthConfig",
         "marvelsite.apps.MongoContentTypesConfig",
+        "marvelsite.apps.MongoAxesConfig",
     ]
     MIGRATION_MODULES = {
         "admin": "mongo_migrations.admin",
         "auth": "mongo_migrations.auth",
         "contenttypes": "mongo_migrations.contenttypes",
+        "axes": "mongo_migrations.axes",
     }
 else:
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -57,6 +60,7 @@ else:
         "django.contrib.admin",
         "django.contrib.auth",
         "django.contrib.contenttypes",
+        "axes",
     ]
 
 INSTALLED_APPS = [
@@ -83,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "marvelsite.middleware.DatabaseUnavailableMiddleware",  # database down -> friendly 503
+    "axes.middleware.AxesMiddleware",  # a locked-out login -> 429 (marvelsite/login_throttle.py)
 ]
 
 ROOT_URLCONF = "marvelsite.urls"
@@ -103,6 +108,26 @@ TEMPLATES = [
         },
     },
 ]
+
+# Admin login throttling (django-axes): after MARVELSITE_LOGIN_FAILURES failed logins for a
+# username or from an address, attempts are refused (429) for the cool-off before any password
+# is hashed; a successful login resets the count. The counts are in the database: every worker
+# and pod shares them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: it refuses a locked-out attempt
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("MARVELSITE_LOGIN_FAILURES", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(seconds=env.int("MARVELSITE_LOGIN_COOLOFF_SECONDS", default=900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt writes nothing: it neither counts nor extends the cool-off.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful logins need no table of their own
+AXES_LOCKOUT_CALLABLE = "marvelsite.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "marvelsite.login_throttle.client_address"
+# Proxies in front that append to X-Forwarded-For (an ingress: 1); 0 trusts REMOTE_ADDR only.
+TRUSTED_PROXIES = env.int("MARVELSITE_TRUSTED_PROXIES", default=0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"django.contrib.auth.password_validation.{name}"}
@@ -211,6 +236,10 @@ LOGGING = {
             "formatter": LOG_FORMAT,
         },
     },
-    "loggers": {"django.security.DisallowedHost": {"filters": ["disallowed_host"]}},
+    "loggers": {
+        "django.security.DisallowedHost": {"filters": ["disallowed_host"]},
+        # Failures and lockouts are WARNINGs; its INFO lines would flood the log during a flood.
+        "axes": {"level": "WARNING"},
+    },
     "root": {"handlers": ["stdout"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }
