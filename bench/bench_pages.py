@@ -7,8 +7,9 @@ from scripts/local_mongo.py, started for the run, stopped by pid and deleted at 
 Each gets the same preparation (migrate + `seed_marvel` with the bundled data set +
 collectstatic), then is served by gunicorn exactly as the container does (`gunicorn -c
 python:marvelsite.gunicorn_conf marvelsite.wsgi`, 2 workers x 4 threads unless GUNICORN_* say
-otherwise) on 127.0.0.1, one backend at a time, and a bounded load from a second process
-(keep-alive HTTP/1.1 connections, one per client thread) goes to the same URLs on both:
+otherwise) on 127.0.0.1, all backends at once, and a bounded load from a second process
+(keep-alive HTTP/1.1 connections, one per client thread) goes to the same URLs on each, URL by
+URL and one backend at a time, so that drift in the machine's load weighs on both alike:
 
     /healthz (the baseline: answered by the first middleware, no database), a static file,
     /, a list page deep in pagination, a search, a character page and a comic page
@@ -275,7 +276,8 @@ def main() -> int:
             ]
             print(
                 f"server: gunicorn {env.get('GUNICORN_WORKERS', '2')} workers x "
-                f"{env.get('GUNICORN_THREADS', '4')} threads on {HOST}, one backend at a time; "
+                f"{env.get('GUNICORN_THREADS', '4')} threads per backend on {HOST}, loaded one "
+                f"URL on one backend at a time; "
                 f"load: {options.concurrency} keep-alive clients in a second process, "
                 f"{options.requests} requests per URL (max {options.max_seconds:.0f}s), "
                 f"{os.cpu_count()} CPUs shared by all"
@@ -285,14 +287,25 @@ def main() -> int:
                 ("page cache off (MARVELSITE_PAGE_CACHE_SECONDS=0): every page rendered", "0"),
             ]
             for title, seconds in modes:
-                results = {}
-                for backend in backends:
-                    served = {**envs[backend], "MARVELSITE_PAGE_CACHE_SECONDS": seconds}
-                    with serve(served, workdir) as port:
-                        results[backend] = load(port, jobs, options)
-                        if options.screenshots and seconds == "60":
+                results = {backend: [] for backend in backends}
+                with contextlib.ExitStack() as servers:
+                    ports = {
+                        backend: servers.enter_context(
+                            serve(
+                                {**envs[backend], "MARVELSITE_PAGE_CACHE_SECONDS": seconds}, workdir
+                            )
+                        )
+                        for backend in backends
+                    }
+                    # URL by URL, each backend in turn: a change in the machine's load during
+                    # the run weighs on both sides of the ratio alike.
+                    for job in jobs:
+                        for backend in backends:
+                            results[backend] += load(ports[backend], [job], options)
+                    if options.screenshots and seconds == "60":
+                        for backend in backends:
                             folder = Path(options.screenshots) / backend
-                            screenshots(port, info["showcase"], folder)
+                            screenshots(ports[backend], info["showcase"], folder)
                 print(f"\n== {title}")
                 status |= report(results, cached=seconds != "0")
         return status

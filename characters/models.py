@@ -32,7 +32,7 @@ CHARACTER_ORDERINGS = {
 
 
 def new_random_key() -> float:
-    return random.random()  # noqa: S311 - sampling, not security
+    return random.random()  # sampling, not security
 
 
 def lookup_index(table: str) -> models.Index:

@@ -10,7 +10,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-secret")
 # The test client speaks plain HTTP; HTTPS settings are tested in tests/test_settings.py.
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 
-from marvelsite.settings import *  # noqa: E402, F403
+from marvelsite.settings import *  # noqa: F403
 
 # Tests render templates without running collectstatic first.
 STORAGES = {
