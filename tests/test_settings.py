@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db.utils import ConnectionHandler
 
 from marvelsite.db_config import database_settings, mongodb_uri
 from tests.support.manage import ROOT, run_manage
@@ -24,6 +25,18 @@ def test_no_mongodb_settings_means_embedded_sqlite(tmp_path):
     database = database_settings({"MARVELSITE_DATA_DIR": str(tmp_path)}, ROOT)
     assert database["ENGINE"] == "django.db.backends.sqlite3"
     assert database["NAME"] == tmp_path / "db.sqlite3"
+
+
+def test_sqlite_serves_readers_beside_a_writer(tmp_path, django_db_blocker):
+    """WAL (a seed run never blocks page reads) and write locks taken at BEGIN."""
+    database = database_settings({"MARVELSITE_DATA_DIR": str(tmp_path)}, ROOT)
+    connection = ConnectionHandler({"default": database})["default"]
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone()[0] == "wal"
+        assert connection.transaction_mode == "IMMEDIATE"  # Django's BEGIN IMMEDIATE
+        connection.close()
 
 
 def test_sqlite_defaults_to_var_in_the_checkout():
