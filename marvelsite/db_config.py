@@ -12,8 +12,20 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 MONGODB_ENGINE = "django_mongodb_backend"
-# Fail fast (probes, Jobs) instead of pymongo's 30 s default when no server answers.
-MONGODB_DEFAULT_OPTIONS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000}
+# Timeouts, chosen (README, "Reads through elections"); a URI's own values win, except that the
+# read preferences are ours: the admin and writes need the primary, public reads do not.
+# - connectTimeoutMS 2000 (pymongo: 20000): a member that has not accepted a connection within
+#   2 s on a cluster network is down; also bounds each monitor's heartbeat.
+# - serverSelectionTimeoutMS 5000 (pymongo: 30000) on "default": how long the admin, writes,
+#   migrations and probes wait for a primary; an election takes about 10-12 s, so an admin
+#   save during one gets a 503 with Retry-After rather than holding a thread for it.
+# - serverSelectionTimeoutMS 2000 on "reads": any member will do, so during an election a
+#   secondary is chosen at once; waiting longer only holds a thread during a full outage.
+# - socketTimeoutMS 5000 on "reads" (pymongo: none): a page's query takes milliseconds; one
+#   stuck on a member that vanished without closing its sockets is failed, not left to
+#   gunicorn's 30 s worker timeout.
+MONGODB_DEFAULT_OPTIONS = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 2000}
+MONGODB_READS_OPTIONS = {"serverSelectionTimeoutMS": 2000, "socketTimeoutMS": 5000}
 
 
 def seed_hosts(env: Mapping[str, str]) -> list[str]:
@@ -105,9 +117,30 @@ def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
         "NAME": env.get("MONGODB_NAME") or "marvel",
         # MongoClient keyword options override the URI's, so only fill in what it leaves out.
         "OPTIONS": {
-            name: value
-            for name, value in MONGODB_DEFAULT_OPTIONS.items()
-            if name.lower() not in given_options
+            **{
+                name: value
+                for name, value in MONGODB_DEFAULT_OPTIONS.items()
+                if name.lower() not in given_options
+            },
+            "readPreference": "primary",
+        },
+    }
+
+
+def public_reads_settings(default: Mapping) -> dict:
+    """The "reads" alias (marvelsite/routing.py): the same MongoDB database, read with
+    primaryPreferred so public pages keep reading from a secondary during an election."""
+    given_options = {name.lower() for name in parse_qs(urlsplit(default["HOST"]).query)}
+    return {
+        **default,
+        "OPTIONS": {
+            **default["OPTIONS"],
+            **{
+                name: value
+                for name, value in MONGODB_READS_OPTIONS.items()
+                if name.lower() not in given_options
+            },
+            "readPreference": "primaryPreferred",
         },
     }
 

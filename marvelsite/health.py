@@ -10,11 +10,15 @@ import random
 import time
 from collections.abc import Callable
 
-from django.db import DatabaseError, InterfaceError, connection
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.http import JsonResponse
 from pymongo.errors import PyMongoError
+
+from marvelsite.breaker import breaker_for
+from marvelsite.routing import READS
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +27,12 @@ logger = logging.getLogger(__name__)
 DATABASE_ERRORS = (DatabaseError, InterfaceError, PyMongoError)
 
 _expected_migrations: set[tuple[str, str]] | None = None
+
+
+def outage_cause(exc: BaseException) -> BaseException:
+    """The driver's error behind django-mongodb-backend's DatabaseError (whose text is empty)."""
+    cause = exc.__cause__
+    return cause if isinstance(exc, DatabaseError) and isinstance(cause, PyMongoError) else exc
 
 
 def expected_migrations() -> set[tuple[str, str]]:
@@ -35,16 +45,31 @@ def expected_migrations() -> set[tuple[str, str]]:
 
 def unapplied_migrations(connection) -> set[tuple[str, str]]:
     """Migrations on disk not yet applied; one query, raising DATABASE_ERRORS when down."""
-    return expected_migrations() - set(MigrationRecorder(connection).applied_migrations())
+    recorder = MigrationRecorder(connection)
+    if connection.vendor == "mongodb":
+        # Not applied_migrations(): its table check lists collections, which MongoDB answers
+        # from the primary only. A find follows the alias's read preference (and finds nothing
+        # where the collection is missing).
+        return expected_migrations() - set(recorder.migration_qs.values_list("app", "name"))
+    return expected_migrations() - set(recorder.applied_migrations())
 
 
 def readiness() -> tuple[bool, str]:
-    """Whether the database answers and has every migration applied; with the reason if not."""
+    """Whether the database answers the public pages (their alias, marvelsite/routing.py) and
+    has every migration applied; with the reason if not. While that alias's circuit breaker is
+    open the answer comes at once."""
+    alias = READS if READS in settings.DATABASES else DEFAULT_DB_ALIAS
+    breaker = breaker_for(alias)
+    if breaker.refusal():
+        return False, "database unreachable: failed moments ago (circuit breaker open)"
     try:
-        missing = unapplied_migrations(connection)
+        missing = unapplied_migrations(connections[alias])
     except DATABASE_ERRORS as exc:
-        logger.warning("database unreachable: %s", exc)
-        return False, f"database unreachable: {type(exc).__name__}"
+        breaker.record(failed=True)
+        cause = outage_cause(exc)
+        logger.warning("database unreachable: %s: %s", type(cause).__name__, cause)
+        return False, f"database unreachable: {type(cause).__name__}"
+    breaker.record(failed=False)
     if missing:
         return False, f"{len(missing)} unapplied migration(s), e.g. {'.'.join(min(missing))}"
     return True, "ok"
@@ -74,7 +99,8 @@ def wait_for_database(
         try:
             missing = unapplied_migrations(connection)
         except DATABASE_ERRORS as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+            cause = outage_cause(exc)
+            reason = f"{type(cause).__name__}: {cause}"
             connection.close()  # reconnect from scratch next time
         else:
             if not (migrated and missing):

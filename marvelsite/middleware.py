@@ -1,37 +1,50 @@
-"""Database down -> a friendly 503 page on every page (no stack trace, no secrets).
+"""Database down -> a friendly 503 page on every page (no stack trace, no secrets), at once.
 
-Django turns a view's exception into a response through process_exception hooks, including
-errors raised while a TemplateResponse renders (lazy QuerySets) and in lazy request.user /
-session loading, which happen inside the view too. Nothing is cached: the next request tries the
-database again, so pages recover by themselves when it returns. /healthz and /readyz are
-answered before this runs (marvelsite.health).
+Each request is routed to a database alias (marvelsite/routing.py: public pages read through
+"reads", the admin and writes through "default") and checked against that alias's circuit
+breaker (marvelsite/breaker.py): while it is open the answer is a 503 with Retry-After, without
+touching the database. Django turns a view's exception into a response through
+process_exception hooks, including errors raised while a TemplateResponse renders (lazy
+QuerySets) and in lazy request.user / session loading, which happen inside the view too; an
+outage error there opens the breaker. When it closes, pages recover by themselves. /healthz and
+/readyz are answered before this runs (marvelsite.health).
 """
 
 import logging
+import math
 
+from django.conf import settings
 from django.db import DataError, IntegrityError
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 
-from marvelsite.health import DATABASE_ERRORS
+from marvelsite.breaker import breaker_for
+from marvelsite.health import DATABASE_ERRORS, outage_cause
+from marvelsite.routing import alias_for, reading_from
 
 logger = logging.getLogger(__name__)
 
 # Errors about the request's own data are bugs to see as 500s, not an outage.
 NOT_AN_OUTAGE = (IntegrityError, DataError)
-RETRY_AFTER_SECONDS = 30
+RETRY_AFTER_SECONDS = 30  # with the breaker off
 
 
-def unavailable_response(request) -> HttpResponse:
+def unavailable_response(request, retry_after: float | None = None) -> HttpResponse:
     try:
         body = render_to_string("503.html", request=request)
     except Exception:  # the page itself must not fail (e.g. a context processor needing the DB)
         logger.exception("could not render 503.html")
         body = "<!doctype html><title>Unavailable</title><h1>Temporarily unavailable</h1>"
     response = HttpResponse(body, status=503)
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if retry_after is None:
+        retry_after = settings.DB_BREAKER_SECONDS or RETRY_AFTER_SECONDS
+    response["Retry-After"] = str(max(1, math.ceil(retry_after)))
     response["Cache-Control"] = "no-store"
     return response
+
+
+def is_outage(exception) -> bool:
+    return isinstance(exception, DATABASE_ERRORS) and not isinstance(exception, NOT_AN_OUTAGE)
 
 
 class DatabaseUnavailableMiddleware:
@@ -39,15 +52,22 @@ class DatabaseUnavailableMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        alias = alias_for(request)
+        breaker = breaker_for(alias)
+        if wait := breaker.refusal():
+            return unavailable_response(request, retry_after=wait)
+        request.database_outage = False
+        with reading_from(alias):
+            response = self.get_response(request)
+        breaker.record(failed=request.database_outage)
+        return response
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, DATABASE_ERRORS) or isinstance(exception, NOT_AN_OUTAGE):
+        if not is_outage(exception):
             return None
+        request.database_outage = True
+        cause = outage_cause(exception)
         logger.error(
-            "database unavailable on %s: %s: %s",
-            request.path,
-            type(exception).__name__,
-            exception,
+            "database unavailable on %s: %s: %s", request.path, type(cause).__name__, cause
         )
         return unavailable_response(request)

@@ -11,7 +11,7 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from marvelsite.db_config import database_settings, is_mongodb
+from marvelsite.db_config import database_settings, is_mongodb, public_reads_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,14 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 DATABASES = {"default": database_settings(os.environ, BASE_DIR)}
 ON_MONGODB = is_mongodb(DATABASES["default"])
+if ON_MONGODB:
+    # Public pages read through "reads" (primaryPreferred), so they survive an election; the
+    # admin and every write use "default" (primary). marvelsite/routing.py picks per request.
+    DATABASES["reads"] = public_reads_settings(DATABASES["default"])
+    DATABASE_ROUTERS = ["marvelsite.routing.PublicReadsRouter"]
+# After a database failure, its alias answers 503 at once for this long (marvelsite/breaker.py)
+# instead of each request waiting out server selection; 0 turns the breaker off.
+DB_BREAKER_SECONDS = env.int("MARVELSITE_DB_BREAKER_SECONDS", default=5)
 if not ON_MONGODB:
     # SQLite creates the file, not its folder; a read-only place is reported by sqlite itself.
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)

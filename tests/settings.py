@@ -22,3 +22,9 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 PAGE_CACHE_SECONDS = 0  # no page cache across tests; tests/test_views_cache.py turns it on
+# One alias: pytest-django isolates each test on "default" and counts queries there. The
+# "reads" alias and its router are exercised against a real replica set by a real server
+# (tests/test_outage.py) and, for the routing decision itself, in tests/test_routing.py.
+DATABASES.pop("reads", None)  # noqa: F405
+DATABASE_ROUTERS = []
+DB_BREAKER_SECONDS = 0  # a failure in one test must not refuse the next; tests turn it on

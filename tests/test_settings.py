@@ -59,7 +59,7 @@ def test_mongodb_name_and_uri_options_win_over_defaults():
     database = database_settings(env, ROOT)
     assert database["NAME"] == "comics"
     assert "serverSelectionTimeoutMS" not in database["OPTIONS"]
-    assert database["OPTIONS"]["connectTimeoutMS"] == 5000
+    assert database["OPTIONS"]["connectTimeoutMS"] == 2000
 
 
 def test_mongodb_uri_wins_over_seed_variables():

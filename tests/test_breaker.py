@@ -1,0 +1,110 @@
+"""The database circuit breaker (marvelsite/breaker.py, marvelsite/middleware.py), on both
+backends: after a database failure, requests answer 503 at once with Retry-After, without
+touching the database, until the breaker lets a trial through. The same against a real replica
+set whose members are stopped, under a real gunicorn: tests/test_outage.py."""
+
+import threading
+import time
+
+import pytest
+
+from marvelsite import breaker
+from marvelsite.breaker import CircuitBreaker
+from tests.support.page_data import make_character
+from tests.test_views import database_unreachable
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def breaker_seconds(settings):
+    breaker.reset_all()
+    settings.DB_BREAKER_SECONDS = 1
+    yield 1
+    breaker.reset_all()
+
+
+@pytest.fixture
+def hulk():
+    return make_character(1009351, "Hulk", comics=[(5001, "Incredible Hulk (1962) #1")])
+
+
+def test_a_failure_refuses_at_once_even_once_the_database_is_back(
+    client, admin_client, on_mongodb, breaker_seconds, hulk
+):
+    with database_unreachable(on_mongodb):
+        response = client.get("/characters/1009351/hulk/")
+        assert response.status_code == 503
+        assert response["Retry-After"] == "1"
+    # The database answers again, but the breaker does not ask it yet: proof that a refused
+    # request never reached it.
+    refused = client.get("/characters/1009351/hulk/")
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "1"
+    assert "The site is temporarily unavailable" in refused.content.decode()
+    assert admin_client.get("/admin/characters/character/").status_code == 503
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert "circuit breaker open" in ready.json()["reason"]
+    time.sleep(breaker_seconds + 0.1)  # the breaker's window, not a measurement
+    assert client.get("/characters/1009351/hulk/").status_code == 200  # the trial closes it
+    assert client.get("/characters/").status_code == 200
+
+
+def test_without_the_breaker_every_request_asks_the_database(client, on_mongodb, hulk):
+    with database_unreachable(on_mongodb):
+        assert client.get("/characters/").status_code == 503
+    assert client.get("/characters/").status_code == 200
+
+
+def test_half_open_lets_one_trial_through_at_a_time(breaker_seconds):
+    guard = CircuitBreaker()
+    assert guard.refusal() == 0
+    guard.record(failed=True)
+    assert 0 < guard.refusal() <= breaker_seconds
+    time.sleep(breaker_seconds + 0.1)
+    assert guard.refusal() == 0  # the trial
+    assert guard.refusal() > 0  # everyone else, while the trial runs
+    guard.record(failed=True)  # the trial failed: open again for the whole window
+    assert guard.refusal() > 0.5
+    time.sleep(breaker_seconds + 0.1)
+    assert guard.refusal() == 0
+    guard.record(failed=False)  # the trial succeeded: closed
+    assert [guard.refusal() for _ in range(3)] == [0, 0, 0]
+    assert not guard.is_open
+
+
+def test_concurrent_requests_get_exactly_one_trial(breaker_seconds):
+    guard = CircuitBreaker()
+    guard.record(failed=True)
+    time.sleep(breaker_seconds + 0.1)
+    verdicts = []
+    threads = [threading.Thread(target=lambda: verdicts.append(guard.refusal())) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(verdicts).count(0) == 1
+
+
+def test_breakers_are_per_alias(breaker_seconds):
+    breaker.breaker_for("default").record(failed=True)
+    assert breaker.breaker_for("default").refusal() > 0
+    assert breaker.breaker_for("reads").refusal() == 0
+
+
+def test_the_breaker_window_is_a_setting(tmp_path):
+    from tests.support.manage import run_manage
+
+    code = "from django.conf import settings; print(settings.DB_BREAKER_SECONDS)"
+    result = run_manage(
+        "shell",
+        "-c",
+        code,
+        data_dir=tmp_path,
+        DJANGO_DEBUG="true",
+        MARVELSITE_DB_BREAKER_SECONDS="9",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "9"
