@@ -4,12 +4,17 @@ One raw character dict (as found in ``data.results`` of a ``/v1/public/character
 envelope, or in the bundled data set) becomes a :class:`CharacterRecord`, or raises
 :class:`InvalidRecord` with a human reason. Nothing here touches the database or the
 network: the API client and the recordings reader both feed :func:`parse_results`.
+
+The plain text fields are declared on the record itself (``text(key, max_len)``: where the
+value is in the raw object, how long it may be) and read by one loop; what needs a rule of its
+own (ids, the name, comics, urls, Marvel's dates) is parsed by hand below, because each one
+recovers differently (a bad comic item is dropped with a warning, the record kept).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 # Mirrors characters.models (kept here so parsing needs no Django): ids at or above
@@ -25,9 +30,18 @@ class InvalidRecord(ValueError):
     """A raw object that cannot be imported; ``str(exc)`` is the reason."""
 
 
+class InvalidEnvelope(ValueError):
+    """A response body that is not a Marvel ``{"code": 200, "data": {...}}`` envelope."""
+
+
+def text(key: str, max_len: int | None = None):
+    """A text field read from ``key`` ("a.b": key b of object a); absent or null is ""."""
+    return field(default="", metadata={"key": key, "max_len": max_len})
+
+
 @dataclass(frozen=True, slots=True)
 class ComicRef:
-    """A comic as listed in a character's ``comics.items`` (or a full comic object)."""
+    """A comic as listed in a character's ``comics.items``."""
 
     id: int
     title: str
@@ -38,11 +52,11 @@ class ComicRef:
 class CharacterRecord:
     id: int
     name: str
-    description: str = ""
-    thumbnail_path: str = ""
-    thumbnail_extension: str = ""
+    description: str = text("description")
+    resource_uri: str = text("resourceURI", URL_MAX)
+    thumbnail_path: str = text("thumbnail.path", URL_MAX)
+    thumbnail_extension: str = text("thumbnail.extension", EXTENSION_MAX)
     modified: datetime | None = None
-    resource_uri: str = ""
     comics_available: int = 0
     urls: tuple[tuple[str, str], ...] = ()
     comics: tuple[ComicRef, ...] = ()
@@ -52,6 +66,9 @@ class CharacterRecord:
     def urls_json(self) -> list[dict[str, str]]:
         """``urls`` as stored in ``Character.urls``."""
         return [{"type": kind, "url": url} for kind, url in self.urls]
+
+
+TEXT_FIELDS = [f for f in fields(CharacterRecord) if "key" in f.metadata]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +106,36 @@ class ParsedPage:
         return len(self.records) + len(self.skipped)
 
 
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The parts of a Marvel response envelope the sources need."""
+
+    offset: int
+    total: int | None
+    count: int
+    results: list
+    attribution: str = ""
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _object(value: object, what: str) -> Mapping:
+    """``value`` if it is a JSON object; null is an empty one."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidRecord(f"{what} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: object, what: str) -> list:
+    """``value`` if it is a JSON array; null (or absent) is an empty one."""
+    value = value or []
+    if not isinstance(value, list):
+        raise InvalidRecord(f"{what} must be a list, got {type(value).__name__}")
+    return value
 
 
 def _marvel_id(value: object, what: str) -> int:
@@ -105,15 +150,18 @@ def _marvel_id(value: object, what: str) -> int:
     return value
 
 
-def _optional_str(raw: Mapping, key: str, max_len: int | None = None) -> str:
-    value = raw.get(key)
+def _text(raw: Mapping, key: str, max_len: int | None) -> str:
+    *parents, name = key.split(".")
+    for parent in parents:
+        raw = _object(raw.get(parent), parent)
+    value = raw.get(name)
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidRecord(f"{key} must be a string, got {type(value).__name__}")
+        raise InvalidRecord(f"{name} must be a string, got {type(value).__name__}")
     value = value.strip()
     if max_len is not None and len(value) > max_len:
-        raise InvalidRecord(f"{key} is longer than {max_len} characters")
+        raise InvalidRecord(f"{name} is longer than {max_len} characters")
     return value
 
 
@@ -157,18 +205,10 @@ def _comic_item(item: object) -> ComicRef:
     title = item.get("name")
     if not isinstance(title, str) or not title.strip():
         raise InvalidRecord(f"comic {comic_id} has no name")
-    if len(uri) > URL_MAX:
-        uri = ""
-    return ComicRef(id=comic_id, title=title.strip()[:TITLE_MAX], resource_uri=uri)
+    return ComicRef(comic_id, title.strip()[:TITLE_MAX], uri if len(uri) <= URL_MAX else "")
 
 
-def parse_character(raw: object) -> CharacterRecord:
-    """Validate one raw character object; raise :class:`InvalidRecord` when unusable."""
-    if not isinstance(raw, Mapping):
-        raise InvalidRecord(f"a character must be a JSON object, got {type(raw).__name__}")
-    if "id" not in raw or raw["id"] is None:
-        raise InvalidRecord("missing id")
-    char_id = _marvel_id(raw["id"], "id")
+def _name(raw: Mapping) -> str:
     name = raw.get("name")
     if name is None:
         raise InvalidRecord("missing name")
@@ -179,48 +219,37 @@ def parse_character(raw: object) -> CharacterRecord:
         raise InvalidRecord("empty name")
     if len(name) > NAME_MAX:
         raise InvalidRecord(f"name is longer than {NAME_MAX} characters")
+    return name
 
-    description = _optional_str(raw, "description")
-    resource_uri = _optional_str(raw, "resourceURI", URL_MAX)
 
-    thumbnail = raw.get("thumbnail")
-    if thumbnail is None:
-        thumbnail = {}
-    if not isinstance(thumbnail, Mapping):
-        raise InvalidRecord(f"thumbnail must be an object, got {type(thumbnail).__name__}")
-    thumbnail_path = _optional_str(thumbnail, "path", URL_MAX)
-    thumbnail_extension = _optional_str(thumbnail, "extension", EXTENSION_MAX)
+def parse_character(raw: object) -> CharacterRecord:
+    """Validate one raw character object; raise :class:`InvalidRecord` when unusable."""
+    if not isinstance(raw, Mapping):
+        raise InvalidRecord(f"a character must be a JSON object, got {type(raw).__name__}")
+    if raw.get("id") is None:
+        raise InvalidRecord("missing id")
+    char_id = _marvel_id(raw["id"], "id")
+    name = _name(raw)
+    texts = {f.name: _text(raw, f.metadata["key"], f.metadata["max_len"]) for f in TEXT_FIELDS}
 
     warnings: list[str] = []
-    comics_raw = raw.get("comics")
-    if comics_raw is None:
-        comics_raw = {}
-    if not isinstance(comics_raw, Mapping):
-        raise InvalidRecord(f"comics must be an object, got {type(comics_raw).__name__}")
-    items = comics_raw.get("items") or []
-    if not isinstance(items, list):
-        raise InvalidRecord(f"comics.items must be a list, got {type(items).__name__}")
+    comics_raw = _object(raw.get("comics"), "comics")
     comics: dict[int, ComicRef] = {}
-    for index, item in enumerate(items):
+    for index, item in enumerate(_list(comics_raw.get("items"), "comics.items")):
         try:
             ref = _comic_item(item)
         except InvalidRecord as exc:
             warnings.append(f"comic item {index} dropped: {exc}")
             continue
         comics.setdefault(ref.id, ref)
-    available = comics_raw.get("available", len(comics))
+    available = comics_raw.get("available")
     if available is None:
         available = len(comics)
     if not _is_int(available) or available < 0:
         raise InvalidRecord("comics.available must be a non-negative integer")
-    # The API caps the list at 20 items; `available` is the true count (never below it).
-    available = max(available, len(comics))
 
-    urls_raw = raw.get("urls") or []
-    if not isinstance(urls_raw, list):
-        raise InvalidRecord(f"urls must be a list, got {type(urls_raw).__name__}")
     urls = []
-    for entry in urls_raw:
+    for entry in _list(raw.get("urls"), "urls"):
         if (
             isinstance(entry, Mapping)
             and isinstance(entry.get("type"), str)
@@ -233,30 +262,14 @@ def parse_character(raw: object) -> CharacterRecord:
     return CharacterRecord(
         id=char_id,
         name=name,
-        description=description,
-        thumbnail_path=thumbnail_path,
-        thumbnail_extension=thumbnail_extension,
+        **texts,
         modified=parse_modified(raw.get("modified")),
-        resource_uri=resource_uri,
-        comics_available=available,
+        # The API caps the list at 20 items; `available` is the true count (never below it).
+        comics_available=max(available, len(comics)),
         urls=tuple(urls),
         comics=tuple(comics.values()),
         warnings=tuple(warnings),
     )
-
-
-def parse_comic(raw: object) -> ComicRef:
-    """Validate one full comic object (``/v1/public/comics`` results)."""
-    if not isinstance(raw, Mapping):
-        raise InvalidRecord(f"a comic must be a JSON object, got {type(raw).__name__}")
-    if raw.get("id") is None:
-        raise InvalidRecord("missing id")
-    comic_id = _marvel_id(raw["id"], "id")
-    title = raw.get("title")
-    if not isinstance(title, str) or not title.strip():
-        raise InvalidRecord("missing title")
-    uri = _optional_str(raw, "resourceURI", URL_MAX)
-    return ComicRef(id=comic_id, title=title.strip()[:TITLE_MAX], resource_uri=uri)
 
 
 def _peek(raw: object, key: str) -> object:
@@ -283,22 +296,6 @@ def parse_results(
     return records, skipped
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """The parts of a Marvel response envelope the importer needs."""
-
-    offset: int
-    limit: int | None
-    total: int | None
-    count: int
-    results: list
-    attribution: str = ""
-
-
-class InvalidEnvelope(ValueError):
-    """A response body that is not a Marvel ``{"code": 200, "data": {...}}`` envelope."""
-
-
 def parse_envelope(body: object) -> Envelope:
     if not isinstance(body, Mapping):
         raise InvalidEnvelope(f"expected a JSON object, got {type(body).__name__}")
@@ -310,7 +307,7 @@ def parse_envelope(body: object) -> Envelope:
         raise InvalidEnvelope("no data.results list")
 
     def number(key: str, default: int | None) -> int | None:
-        value = data.get(key, default)
+        value = data.get(key)
         if value is None:
             return default
         if not _is_int(value) or value < 0:
@@ -320,7 +317,6 @@ def parse_envelope(body: object) -> Envelope:
     attribution = body.get("attributionText")
     return Envelope(
         offset=number("offset", 0),
-        limit=number("limit", None),
         total=number("total", None),
         count=number("count", len(results)),
         results=results,
