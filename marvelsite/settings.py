@@ -236,7 +236,10 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "marvelsite.log.json_formatter"},
     },
-    "filters": {"disallowed_host": {"()": "marvelsite.log.DisallowedHostAsWarning"}},
+    "filters": {
+        "disallowed_host": {"()": "marvelsite.log.DisallowedHostAsWarning"},
+        "mask_secrets": {"()": "characters.ingest.masking.MaskSecretsFilter"},
+    },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
@@ -248,6 +251,16 @@ LOGGING = {
         "django.security.DisallowedHost": {"filters": ["disallowed_host"]},
         # Failures and lockouts are WARNINGs; its INFO lines would flood the log during a flood.
         "axes": {"level": "WARNING"},
+        # Loggers that print Marvel API URLs: their keys are masked (seed_marvel).
+        **{
+            name: {"filters": ["mask_secrets"]}
+            for name in (
+                "characters.ingest.api",
+                "urllib3.connectionpool",
+                "urllib3.util.retry",
+                "urllib3.response",
+            )
+        },
     },
     "root": {"handlers": ["stdout"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }

@@ -10,14 +10,13 @@
 - 401 and 409 are not retried: they raise :class:`MarvelAuthError` / :class:`MarvelRequestError`
   with Marvel's own code and message.
 - Secrets never reach a log line or an exception message: ``apikey`` and ``hash`` are masked
-  in every URL this module or urllib3 logs (see :func:`mask_secrets`).
+  in every URL this module or urllib3 logs (``masking``, installed by settings.LOGGING).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
+from characters.ingest.masking import mask_secrets, remember_secrets
 from characters.ingest.records import (
     Envelope,
     InvalidEnvelope,
@@ -41,34 +41,6 @@ DEFAULT_BASE_URL = "https://gateway.marvel.com/v1/public"
 MAX_PAGE_SIZE = 100  # Marvel answers 409 above this
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "marvelsite-seed/1.0 (+requests)"
-
-_SECRET_PARAMS = re.compile(r"(?i)\b(apikey|hash)=[^&\s'\"<>)]+")
-_SECRETS: set[str] = set()
-
-
-def mask_secrets(text: str) -> str:
-    """``text`` with ``apikey=``/``hash=`` values and any registered key replaced by ``***``."""
-    text = _SECRET_PARAMS.sub(lambda m: f"{m.group(1)}=***", str(text))
-    for secret in _SECRETS:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-class _MaskSecretsFilter(logging.Filter):
-    """Rewrites a log record's message with :func:`mask_secrets` (urllib3 logs full URLs)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask_secrets(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
-
-
-_MASK_FILTER = _MaskSecretsFilter()
-for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.response", __name__):
-    logging.getLogger(_name).addFilter(_MASK_FILTER)
 
 
 class MarvelAPIError(Exception):
@@ -194,8 +166,7 @@ class MarvelClient:
             raise ValueError("both the public and the private key are required")
         self.public_key = public_key
         self._private_key = private_key
-        # Masked wherever they appear in a message (not very short ones: they would mangle it).
-        _SECRETS.update(key for key in (public_key, private_key) if len(key) >= 8)
+        remember_secrets(public_key, private_key)
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()
         self.session = session or requests.Session()
