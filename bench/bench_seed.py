@@ -10,8 +10,8 @@ a throw-away database:
   documents django-mongodb-backend would store (each model instance converted by its fields,
   as the backend's insert compiler does) into a fresh database on the same server, whose
   collections get the same indexes as the ORM's;
-- first import: ``Importer`` over the bundled set's pages (``seed_marvel``'s path) on an empty
-  database;
+- first import: ``characters.ingest.seed.seed()`` over the bundled set (``seed_marvel``'s
+  entry point, without its database wait) on an empty database;
 - no-change re-run: the same again over the imported data (must write nothing).
 
 Each is repeated (``--repeat``, best time kept). Every figure is printed beside the same
@@ -148,41 +148,21 @@ def _clear() -> None:
 
 
 def _rows(page_size: int) -> tuple[list, list, list]:
-    """The bundled set's comics, characters and links as unsaved model instances."""
+    """The bundled set's comics, characters and links as unsaved model instances, mapped as
+    the importer maps them."""
     from django.utils import timezone
 
-    from characters.ingest.importer import Link
+    from characters.ingest.importer import Link, character_row, comic_row
     from characters.ingest.recordings import BUNDLED_DATASET, RecordingSource
-    from characters.models import Character, Comic
 
     characters, comics, links = [], {}, []
     now = timezone.now()
     for page in RecordingSource(BUNDLED_DATASET, page_size=page_size):
-        for r in page.records:
-            characters.append(
-                Character(
-                    id=r.id,
-                    name=r.name,
-                    description=r.description,
-                    thumbnail_path=r.thumbnail_path,
-                    thumbnail_extension=r.thumbnail_extension,
-                    modified=r.modified,
-                    resource_uri=r.resource_uri,
-                    comics_available=r.comics_available,
-                    urls=r.urls_json(),
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            for c in r.comics:
-                comics[c.id] = Comic(
-                    id=c.id,
-                    title=c.title,
-                    resource_uri=c.resource_uri,
-                    created_at=now,
-                    updated_at=now,
-                )
-                links.append(Link(character_id=r.id, comic_id=c.id))
+        for record in page.records:
+            characters.append(character_row(record, now))
+            for comic in record.comics:
+                comics[comic.id] = comic_row(comic, now)
+                links.append(Link(character_id=record.id, comic_id=comic.id))
     return list(comics.values()), characters, links
 
 
@@ -275,13 +255,9 @@ class RawMongo:
 
 
 def _import(page_size: int) -> dict:
-    from characters.ingest.importer import Importer
-    from characters.ingest.recordings import BUNDLED_DATASET, RecordingSource
+    from characters.ingest.seed import SeedOptions, seed
 
-    importer = Importer()
-    for page in RecordingSource(BUNDLED_DATASET, page_size=page_size):
-        importer.import_page(page)
-    return importer.stats.as_dict()
+    return seed(SeedOptions(page_size=page_size)).as_dict()
 
 
 def _measure(counter: Counter, raw: RawMongo | None, action, *args) -> dict:

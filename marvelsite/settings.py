@@ -223,6 +223,17 @@ METRICS_PORT = env.int("MARVELSITE_METRICS_PORT", default=None)
 # (admin edits show at once); other writes show within this many seconds. 0 turns it off.
 PAGE_CACHE_SECONDS = env.int("MARVELSITE_PAGE_CACHE_SECONDS", default=60)
 
+# seed_marvel's defaults (characters/ingest/seed.py; its options win). The numbers stay text
+# here: the seed reads them and names the variable when one is wrong, so a typo fails the seed
+# Job, never the site.
+MARVEL_PUBLIC_KEY = env.str("MARVEL_PUBLIC_KEY", default="")
+MARVEL_PRIVATE_KEY = env.str("MARVEL_PRIVATE_KEY", default="")
+MARVEL_API_BASE_URL = env.str("MARVEL_API_BASE_URL", default="")
+MARVEL_RETRIES = env.str("MARVEL_RETRIES", default="")
+MARVEL_BACKOFF = env.str("MARVEL_BACKOFF", default="")
+MARVEL_TIMEOUT = env.str("MARVEL_TIMEOUT", default="")
+SEED_MAX_OFFSET = env.str("OFFSET", default="")  # the seed article's name for it
+
 LOG_FORMATS = ("plain", "json")
 LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="plain")
 if LOG_FORMAT not in LOG_FORMATS:

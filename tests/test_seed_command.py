@@ -42,12 +42,13 @@ def raw_characters():
 
 
 @pytest.fixture(autouse=True)
-def environment(monkeypatch):
-    for name in ("MARVEL_PUBLIC_KEY", "MARVEL_PRIVATE_KEY", "MARVEL_API_BASE_URL", "OFFSET"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("MARVEL_RETRIES", "MARVEL_BACKOFF", "MARVEL_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+def environment(settings):
+    """The settings seed_marvel reads the environment through, as if no variable were set."""
+    for name in ("MARVEL_PUBLIC_KEY", "MARVEL_PRIVATE_KEY", "MARVEL_API_BASE_URL"):
+        setattr(settings, name, "")
+    for name in ("MARVEL_RETRIES", "MARVEL_BACKOFF", "MARVEL_TIMEOUT", "SEED_MAX_OFFSET"):
+        setattr(settings, name, "")
+    return settings
 
 
 @pytest.fixture
@@ -60,9 +61,9 @@ def small_file(tmp_path, raw_characters):
 @pytest.fixture
 def server(raw_characters, environment):
     with ReplayServer(raw_characters[:50], public_key=PUBLIC, private_key=PRIVATE) as replay:
-        environment.setenv("MARVEL_PUBLIC_KEY", PUBLIC)
-        environment.setenv("MARVEL_PRIVATE_KEY", PRIVATE)
-        environment.setenv("MARVEL_API_BASE_URL", replay.base_url)
+        environment.MARVEL_PUBLIC_KEY = PUBLIC
+        environment.MARVEL_PRIVATE_KEY = PRIVATE
+        environment.MARVEL_API_BASE_URL = replay.base_url
         yield replay
 
 
@@ -190,7 +191,7 @@ def test_bad_input_is_a_command_error(args, message):
 
 
 def test_bad_offset_environment_variable(environment):
-    environment.setenv("OFFSET", "six hundred")
+    environment.SEED_MAX_OFFSET = "six hundred"
     assert "OFFSET must be a number" in seed_failing()[2]
 
 
@@ -214,13 +215,13 @@ def test_the_api_is_the_default_when_keys_are_set(server):
 
 
 def test_base_url_option_wins_over_the_environment(server, environment):
-    environment.setenv("MARVEL_API_BASE_URL", "http://127.0.0.1:9/nothing-here")
+    environment.MARVEL_API_BASE_URL = "http://127.0.0.1:9/nothing-here"
     result = summary(seed("--base-url", server.base_url, "--json", *FAST)[0])
     assert result["characters_created"] == 50
 
 
 def test_offset_env_limits_the_pages_like_the_loader(server, environment):
-    environment.setenv("OFFSET", "20")
+    environment.SEED_MAX_OFFSET = "20"
     result = summary(seed("--json", "--page-size", "10", *FAST)[0])
     assert (result["characters_created"], result["pages"]) == (20, 2)
     assert [r.params["offset"] for r in server.requests] == ["0", "10"]
@@ -272,7 +273,7 @@ def test_a_failure_part_way_keeps_completed_pages_and_offset_resumes(server):
 
 
 def test_bad_keys_fail_clearly_without_leaking_them(server, environment):
-    environment.setenv("MARVEL_PRIVATE_KEY", "not-the-right-private-key")
+    environment.MARVEL_PRIVATE_KEY = "not-the-right-private-key"
     out, err, error = seed_failing("--json", *FAST)
     assert "HTTP 401 InvalidCredentials" in error
     assert "check MARVEL_PUBLIC_KEY and MARVEL_PRIVATE_KEY" in error
@@ -328,8 +329,8 @@ def test_gives_up_on_the_database_after_db_wait(small_file, monkeypatch):
 def test_exit_status_of_the_real_command(tmp_path, small_file):
     """manage.py in a subprocess (its own SQLite database): 0 on success, 1 on failure."""
 
-    def manage(*args):
-        return run_manage(*args, data_dir=tmp_path, DJANGO_DEBUG="true")
+    def manage(*args, **env):
+        return run_manage(*args, data_dir=tmp_path, DJANGO_DEBUG="true", **env)
 
     assert manage("migrate", "-v", "0").returncode == 0
     ok = manage("seed_marvel", "--path", str(small_file), "--json", "--db-wait", "5")
@@ -338,6 +339,11 @@ def test_exit_status_of_the_real_command(tmp_path, small_file):
     bad = manage("seed_marvel", "--page-size", "500")
     assert bad.returncode == 1
     assert "CommandError: --page-size must be between 1 and 100" in bad.stderr
+    # The environment reaches the command through settings; a bad value fails the seed alone.
+    bad_env = manage("seed_marvel", "--path", str(small_file), OFFSET="six hundred")
+    assert bad_env.returncode == 1
+    assert "CommandError: OFFSET must be a number, got 'six hundred'" in bad_env.stderr
+    assert manage("check", OFFSET="six hundred").returncode == 0
 
 
 def test_waits_for_the_migrations_too(small_file, monkeypatch):

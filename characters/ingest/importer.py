@@ -25,14 +25,13 @@ would have changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
-from characters.ingest.records import CharacterRecord, ComicRef, ParsedPage, Skipped
+from characters.ingest.records import CharacterRecord, ComicRef, ParsedPage
 from characters.models import CatalogueVersion, Character, Comic
 from marvelsite.transactions import atomic
 
@@ -69,6 +68,15 @@ class ImportStats:
     def add(self, other: ImportStats) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    @property
+    def characters_read(self) -> int:
+        return (
+            self.characters_created
+            + self.characters_updated
+            + self.characters_unchanged
+            + self.characters_skipped
+        )
 
     @property
     def writes(self) -> int:
@@ -108,6 +116,22 @@ def _character_values(record: CharacterRecord) -> dict:
         "comics_available": record.comics_available,
         "urls": record.urls_json(),
     }
+
+
+def character_row(record: CharacterRecord, now: datetime) -> Character:
+    """The Character row a record is stored as (``now``: its created_at/updated_at)."""
+    return Character(id=record.id, created_at=now, updated_at=now, **_character_values(record))
+
+
+def comic_row(comic: ComicRef, now: datetime) -> Comic:
+    """The Comic row a character's comic item is stored as."""
+    return Comic(
+        id=comic.id,
+        title=comic.title,
+        resource_uri=comic.resource_uri,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _stored_character(row: dict) -> dict:
@@ -156,10 +180,6 @@ class Importer:
         self.stats.add(result)
         return result
 
-    def import_records(self, records: Iterable[CharacterRecord]) -> ImportStats:
-        """Convenience for callers holding records rather than a page."""
-        return self.import_page(ParsedPage(0, list(records), []))
-
     def _plan(self, records: list[CharacterRecord], result: ImportStats) -> _Plan:
         """Read what the page touches (at most 3 queries) and work out the changes."""
         db = self.using
@@ -206,14 +226,8 @@ class Importer:
             old = stored_comics.get(comic_id)
             if old == (comic.title, comic.resource_uri):
                 continue
-            row = Comic(
-                id=comic_id, title=comic.title, resource_uri=comic.resource_uri, updated_at=now
-            )
-            if old is None:
-                row.created_at = now
-                comics_new.append(row)
-            else:
-                comics_changed.append(row)
+            # A changed row's created_at is not among the fields bulk_update writes.
+            (comics_new if old is None else comics_changed).append(comic_row(comic, now))
 
         characters_new: list[Character] = []
         characters_changed: list[Character] = []
@@ -221,16 +235,13 @@ class Importer:
         links_new: list = []
         links_gone: list = []
         for record in records:
-            wanted = _character_values(record)
             stored = stored_characters.get(record.id)
             if stored is None:
-                characters_new.append(
-                    Character(id=record.id, created_at=now, updated_at=now, **wanted)
-                )
+                characters_new.append(character_row(record, now))
             else:
-                changed = _changed_fields(wanted, stored)
+                changed = _changed_fields(_character_values(record), stored)
                 if changed:
-                    characters_changed.append(Character(id=record.id, updated_at=now, **wanted))
+                    characters_changed.append(character_row(record, now))
                     changed_fields.update(changed)
             have = stored_links.get(record.id, {})
             want = [comic.id for comic in record.comics]
@@ -314,4 +325,4 @@ def _dedupe(records: list[CharacterRecord]) -> list[CharacterRecord]:
     return list(latest.values())
 
 
-__all__ = ["CHARACTER_FIELDS", "ImportStats", "Importer", "Skipped"]
+__all__ = ["CHARACTER_FIELDS", "ImportStats", "Importer", "character_row", "comic_row"]

@@ -94,8 +94,6 @@ class RecordingSource:
         offset: int = 0,
         max_offset: int | None = None,
     ) -> None:
-        if page_size < 1:
-            raise ValueError("page_size must be >= 1")
         self.path = Path(path)
         self.page_size = page_size
         self.offset = offset
