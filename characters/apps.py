@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class CharactersConfig(AppConfig):
@@ -9,5 +10,7 @@ class CharactersConfig(AppConfig):
 
     def ready(self):
         from characters import page_cache
+        from marvelsite.db_config import sqlite_folder_exists
 
         page_cache.connect_signals()
+        checks.register(sqlite_folder_exists)

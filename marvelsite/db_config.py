@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 MONGODB_ENGINE = "django_mongodb_backend"
@@ -147,3 +148,21 @@ def public_reads_settings(default: Mapping) -> dict:
 
 def is_mongodb(database: Mapping) -> bool:
     return database["ENGINE"] == MONGODB_ENGINE
+
+
+def sqlite_folder_exists(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """System check: SQLite makes its file, not the folder, which nothing makes on import
+    (scripts/run makes ./var; elsewhere the command that sets MARVELSITE_DATA_DIR makes it)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    folder = Path(database["NAME"]).parent
+    if is_mongodb(database) or folder.is_dir():
+        return []
+    return [
+        checks.Error(
+            f"the SQLite folder {folder} does not exist",
+            hint=f"create it (mkdir -p {folder}) or set MARVELSITE_DATA_DIR to a folder",
+            id="marvelsite.E001",
+        )
+    ]

@@ -41,9 +41,6 @@ if ON_MONGODB:
 # After a database failure, its alias answers 503 at once for this long (marvelsite/breaker.py)
 # instead of each request waiting out server selection; 0 turns the breaker off.
 DB_BREAKER_SECONDS = env.int("MARVELSITE_DB_BREAKER_SECONDS", default=5)
-if not ON_MONGODB:
-    # SQLite creates the file, not its folder; a read-only place is reported by sqlite itself.
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 if ON_MONGODB:
     # django-mongodb-backend's recipe: ObjectId primary keys for the contrib apps, whose

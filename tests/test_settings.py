@@ -143,6 +143,19 @@ def test_debug_runs_without_a_secret_key(tmp_path):
     assert "no issues" in result.stdout
 
 
+def test_settings_make_no_folder_and_a_missing_one_is_one_clear_check_error(tmp_path):
+    missing = tmp_path / "not-yet"
+    result = run_manage("check", data_dir=missing, DJANGO_DEBUG="true")
+    assert result.returncode != 0
+    assert f"marvelsite.E001) the SQLite folder {missing} does not exist" in result.stderr
+    assert f"mkdir -p {missing}" in result.stderr
+    assert not missing.exists()
+    seed = run_manage("seed_marvel", data_dir=missing, DJANGO_DEBUG="true")
+    assert seed.returncode != 0
+    assert "marvelsite.E001" in seed.stderr
+    assert not missing.exists()
+
+
 def test_deploy_check_is_clean_with_production_values(tmp_path):
     result = run_manage(
         "check", "--deploy", "--fail-level", "WARNING", data_dir=tmp_path, **PRODUCTION
