@@ -134,6 +134,7 @@ def public_reads_settings(default: Mapping) -> dict:
     given_options = {name.lower() for name in parse_qs(urlsplit(default["HOST"]).query)}
     return {
         **default,
+        "ENGINE": "marvelsite.mongodb_reads",  # reads the server version from any member too
         "OPTIONS": {
             **default["OPTIONS"],
             **{

@@ -49,6 +49,7 @@ def test_the_reads_alias_is_the_same_database_read_from_any_member():
     default = database_settings({"MONGODB_URI": "mongodb://a,b,c/?replicaSet=rs0"}, ROOT)
     reads = public_reads_settings(default)
     assert (reads["HOST"], reads["NAME"]) == (default["HOST"], default["NAME"])
+    assert reads["ENGINE"] == "marvelsite.mongodb_reads"  # django-mongodb-backend, see there
     assert default["OPTIONS"] == {
         "serverSelectionTimeoutMS": 5000,
         "connectTimeoutMS": 2000,

@@ -1,0 +1,191 @@
+"""The serving path when MongoDB members die: a real 3-member replica set of its own on loopback
+(scripts/local_mongo.py) and the real gunicorn with the production settings.
+
+- The primary killed: public pages keep answering from a secondary while no primary exists
+  (the "reads" alias, primaryPreferred); the admin, on the primary, answers 503 until a new
+  one is elected, then works again.
+- Every member stopped: pages answer 503 with Retry-After, most of them refused by the circuit
+  breaker without asking the database; /healthz answers every probe within the kubelet's
+  timeout; when the members return, pages recover by themselves.
+
+Run in the suite's MongoDB pass (it needs the bundled mongod, not the suite's database); the
+figures (failed %, longest gap, /healthz p99) come from bench/bench_outage.py.
+"""
+
+import concurrent.futures
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+
+from tests.support.manage import ROOT, clean_env, run_manage
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from local_mongo import ReplicaSet  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "mongodb", reason="MongoDB failover: run in the suite's MongoDB pass"
+)
+
+HOST = "127.0.0.1"
+PROBE_TIMEOUT = 5  # the kubelet's timeoutSeconds for /healthz (k8s/base/frontend.yaml)
+ADMIN = ("boss", "outage-test-pw-31")
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """(replica set, base URL, gunicorn's log): seeded with 100 characters, served as in the
+    container (2 workers x 4 threads), every page rendered from the database (no page cache)."""
+    workdir = tmp_path_factory.mktemp("outage")
+    with ReplicaSet(members=3) as replica_set:
+        env = {
+            "MONGODB_URI": replica_set.uri,
+            "MONGODB_NAME": "outage",
+            "DJANGO_SECRET_KEY": "outage-test-not-secret",
+            "DJANGO_ALLOWED_HOSTS": HOST,
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_SECURE_COOKIES": "false",
+            "MARVELSITE_PAGE_CACHE_SECONDS": "0",
+        }
+        for command in (
+            ["migrate", "--noinput", "-v0"],
+            ["seed_marvel", "--source", "file", "--max-offset", "100"],
+            ["ensure_admin"],
+            ["collectstatic", "--noinput", "-v0"],  # production's hashed static files
+        ):
+            result = run_manage(
+                *command,
+                data_dir=workdir,
+                **env,
+                DJANGO_SUPERUSER_USERNAME=ADMIN[0],
+                DJANGO_SUPERUSER_PASSWORD=ADMIN[1],
+            )
+            assert result.returncode == 0, result.stderr
+        port = free_port()
+        log_path = workdir / "gunicorn.log"
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(
+                [GUNICORN, "-c", "python:marvelsite.gunicorn_conf", "marvelsite.wsgi"],
+                cwd=ROOT,
+                env=clean_env(workdir, **env, GUNICORN_BIND=f"{HOST}:{port}"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        base = f"http://{HOST}:{port}"
+        try:
+            wait_for(lambda: get(base + "/readyz").status_code == 200, 30)
+            yield replica_set, base, log_path
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def get(url, session=None, timeout=30):
+    return (session or requests).get(url, timeout=timeout, allow_redirects=False)
+
+
+def wait_for(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if condition():
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"not true within {seconds}s"
+        time.sleep(0.25)
+
+
+def admin_session(base):
+    session = requests.Session()
+    form = session.get(base + "/admin/login/", timeout=30)
+    assert form.status_code == 200, form.text[:2000]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    response = session.post(
+        base + "/admin/login/",
+        data={"csrfmiddlewaretoken": token, "username": ADMIN[0], "password": ADMIN[1]},
+        headers={"Referer": base + "/admin/login/"},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, response.text[:500]
+    return session
+
+
+def public_pages(base):
+    html = get(base + "/characters/").text
+    character = re.search(r'href="(/characters/\d+/[^"]+/)"', html).group(1)
+    return ["/characters/", "/characters/?q=man", character]
+
+
+def test_public_pages_read_from_a_secondary_while_the_primary_is_gone(site):
+    replica_set, base, log_path = site
+    admin = admin_session(base)
+    changelist = base + "/admin/characters/character/"
+    assert get(changelist, admin).status_code == 200
+    urls = public_pages(base)
+    primary = replica_set.primary_index()
+
+    replica_set.kill(primary, signal.SIGKILL)
+    answers = [get(base + url).status_code for url in urls * 2]
+    # No primary was elected yet (elections wait 10 s for the old one): the pages were read
+    # from a secondary.
+    assert replica_set.primary_index() is None
+    assert answers == [200] * len(answers), log_path.read_text()[-4000:]
+    refused = get(changelist, admin)  # the admin reads from the primary only
+    assert refused.status_code == 503
+    assert int(refused.headers["Retry-After"]) > 0
+
+    replica_set.wait_for_primary(60)
+    wait_for(lambda: get(changelist, admin).status_code == 200, 30)
+    replica_set.start_member(primary)
+    replica_set.wait_for_primary(60)
+
+
+def test_every_member_down_pages_are_refused_at_once_and_probes_answer(site):
+    replica_set, base, log_path = site
+    urls = public_pages(base)
+    failures_before = log_path.read_text().count("database unavailable on")
+    for index in range(replica_set.members):
+        replica_set.kill(index, signal.SIGKILL)
+
+    def probe():
+        return get(base + "/healthz", timeout=PROBE_TIMEOUT).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        page_futures = [pool.submit(get, base + urls[n % len(urls)]) for n in range(16)]
+        probe_futures = [pool.submit(probe) for _ in range(16)]
+        # A probe that takes longer than the kubelet waits raises (ReadTimeout) here.
+        assert [f.result() for f in probe_futures] == [200] * 16
+        pages = [f.result() for f in page_futures]
+    pages += [get(base + urls[n % len(urls)]) for n in range(30)]
+    assert {page.status_code for page in pages} == {503}
+    assert all(int(page.headers["Retry-After"]) > 0 for page in pages)
+    assert "The site is temporarily unavailable" in pages[-1].text
+    ready = get(base + "/readyz")
+    assert ready.status_code == 503
+    # Each failure that reached the database logged one line; the rest were refused at once.
+    failures = log_path.read_text().count("database unavailable on") - failures_before
+    assert 1 <= failures < len(pages) / 2, failures
+
+    for index in range(replica_set.members):
+        replica_set.start_member(index)
+    replica_set.wait_for_primary(60)
+    wait_for(lambda: all(get(base + url).status_code == 200 for url in urls), 60)
