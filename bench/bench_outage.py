@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""The serving path under attack and outage, on a real 3-member MongoDB replica set.
+
+Starts a throw-away 3-member replica set on loopback (scripts/local_mongo.py), prepares it as
+bench/bench_pages.py does (migrate, the bundled data set, collectstatic) plus an admin account,
+serves it with gunicorn exactly as the container does (bench_pages.serve: 2 workers x 4 threads)
+and runs bounded loads on 127.0.0.1 from a second process, each phase with its baseline measured
+in the same run against the same server:
+
+1. Login flood: a cached character page read by 2 clients, alone (baseline) and while 8 clients
+   post wrong admin passwords with valid CSRF tokens as fast as they are answered. Figures:
+   the page's p50/p95 both ways and their ratio (target <= 2x), the attempts/s and their
+   statuses (after MARVELSITE_LOGIN_FAILURES failures every attempt is a 429, unhashed).
+2. Primary killed under load: 8 clients read public pages (list, search, character, comic)
+   for --failover-seconds; the primary is SIGKILLed after a third of it. Figures: failed
+   requests (%) and the longest gap between successful responses, before the kill (baseline)
+   and after it (targets: <= 1% failed, no gap > 2 s).
+3. Every member down: 16 clients, each alternating a page and /healthz. Figures: /healthz
+   p50/p99/max with the database up (baseline), with every member stopped (target: p99 < 100 ms),
+   and the same with the circuit breaker off (MARVELSITE_DB_BREAKER_SECONDS=0, a second gunicorn)
+   to show what it buys; the pages' statuses and latency.
+
+    .venv/bin/python bench/bench_outage.py [--phase-seconds 10] [--failover-seconds 30]
+
+Load goes to 127.0.0.1 only; every loop is bounded by a time limit (and each client's requests
+by it); every server started is stopped by its pid.
+"""
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.client import HTTPConnection
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+import bench_pages as pages  # noqa: E402 - beside this file
+from local_mongo import ReplicaSet  # noqa: E402
+
+HOST = pages.HOST
+ADMIN_USER, ADMIN_PASSWORD = "admin", "bench-only-admin-pw-81"  # noqa: S105 - throw-away
+FLOOD_RATIO, FAILED_PERCENT, GAP_SECONDS, HEALTHZ_P99_MS = 2.0, 1.0, 2.0, 100.0
+
+
+# --- the load generator (runs in its own process) -------------------------------------------
+
+
+def request(conn, method, path, body=None, headers=None):
+    headers = {"Host": HOST, **(headers or {})}
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+def login_form(port):
+    """A CSRF cookie and token, as a browser (or a careful attacker) gets them."""
+    conn = HTTPConnection(HOST, port, timeout=10)
+    conn.request("GET", "/admin/login/", headers={"Host": HOST})
+    response = conn.getresponse()
+    html = response.read().decode()
+    cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie", "")).group(1)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    conn.close()
+    return cookie, token
+
+
+def client_loop(port, kind, paths, seconds, started, records, timeout):
+    """GET `paths` in turn (or post wrong passwords, kind "flood") until `seconds` have passed;
+    one record (kind, path, start, end, status) per request; status 0 for a failure to connect
+    or a timeout."""
+    conn = HTTPConnection(HOST, port, timeout=timeout)
+    if kind == "flood":
+        cookie, token = login_form(port)
+        body = urlencode(
+            {
+                "csrfmiddlewaretoken": token,
+                "username": ADMIN_USER,
+                "password": "wrong",
+                "next": "/admin/",
+            }
+        )
+        headers = {
+            "Cookie": f"csrftoken={cookie}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+    n = 0
+    while time.perf_counter() - started < seconds:
+        path = paths[n % len(paths)]
+        n += 1
+        start = time.perf_counter()
+        try:
+            if kind == "flood":
+                status = request(conn, "POST", "/admin/login/", body, headers).status
+            else:
+                status = request(conn, "GET", path).status
+        except OSError:
+            status = 0
+            conn.close()
+            conn = HTTPConnection(HOST, port, timeout=timeout)
+        records.append((kind, path, start - started, time.perf_counter() - started, status))
+    conn.close()
+
+
+def load_process(port, groups, seconds, timeout, results):
+    """groups: [(kind, paths, clients)]; every client runs for `seconds`."""
+    records = []
+    started = time.perf_counter()
+    threads = [
+        threading.Thread(
+            target=client_loop, args=(port, kind, paths, seconds, started, records, timeout)
+        )
+        for kind, paths, clients in groups
+        for _ in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    results.put("started")
+    for thread in threads:
+        thread.join()
+    results.put(records)
+
+
+class Load:
+    """A load in a second process; `records()` waits for it to end."""
+
+    def __init__(self, port, groups, seconds, timeout=10.0):
+        context = multiprocessing.get_context("spawn")
+        self.results = context.Queue()
+        self.seconds = seconds
+        self.process = context.Process(
+            target=load_process, args=(port, groups, seconds, timeout, self.results)
+        )
+        self.process.start()
+        assert self.results.get(timeout=60) == "started"
+        self.started = time.monotonic()
+
+    def records(self):
+        try:
+            records = self.results.get(timeout=self.seconds + 120)
+        except queue.Empty:
+            raise SystemExit("the load generator did not finish") from None
+        finally:
+            self.process.join(timeout=30)
+            if self.process.is_alive():
+                self.process.kill()
+        return records
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def ms(values, q):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+def latencies(records, kind):
+    return [end - start for k, _, start, end, _ in records if k == kind]
+
+
+def statuses(records, kind):
+    counts = {}
+    for k, _, _, _, status in records:
+        if k == kind:
+            counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{status or 'no answer'}: {n}" for status, n in sorted(counts.items()))
+
+
+def longest_gap(records, since, until):
+    """The longest time without a successful response in [since, until]."""
+    ends = sorted(end for _, _, _, end, status in records if status == 200 and since <= end)
+    marks = [since, *ends, until]
+    return max(b - a for a, b in zip(marks, marks[1:], strict=False))
+
+
+# --- phases -----------------------------------------------------------------------------------
+
+
+def login_flood(port, info, seconds):
+    page = [info["character"]]
+    alone = Load(port, [("page", page, 2)], seconds).records()
+    flood = Load(port, [("page", page, 2), ("flood", [""], 8)], seconds).records()
+    base50, base95 = ms(latencies(alone, "page"), 0.5), ms(latencies(alone, "page"), 0.95)
+    flood50, flood95 = ms(latencies(flood, "page"), 0.5), ms(latencies(flood, "page"), 0.95)
+    attempts = [r for r in flood if r[0] == "flood"]
+    ratio = flood50 / base50
+    print(f"\n== 1. login flood: cached page {page[0]} by 2 clients, {seconds:.0f}s each")
+    print(f"  alone:          p50 {base50:6.1f} ms  p95 {base95:6.1f} ms  ({len(alone)} requests)")
+    print(
+        f"  during a flood: p50 {flood50:6.1f} ms  p95 {flood95:6.1f} ms  "
+        f"({len(flood) - len(attempts)} requests)"
+    )
+    print(
+        f"  flood: 8 clients, {len(attempts)} wrong-password attempts, "
+        f"{len(attempts) / seconds:.0f}/s; statuses {statuses(flood, 'flood')}"
+    )
+    met = ratio <= FLOOD_RATIO
+    verdict = "met" if met else "MISSED"
+    print(f"  target p50 during / alone <= {FLOOD_RATIO}x: {ratio:.2f}x -> {verdict}")
+    return met
+
+
+def failover(port, info, replica_set, seconds):
+    paths = [
+        "/characters/",
+        "/characters/?q=man",
+        info["character"],
+        info["comic"],
+        f"/characters/?page={info['deep_page']}",
+    ]
+    kill_at = seconds / 3
+    load = Load(port, [("page", paths, 8)], seconds)
+    time.sleep(max(0.0, kill_at - (time.monotonic() - load.started)))
+    primary = replica_set.primary_index()
+    killed_at = time.monotonic() - load.started
+    replica_set.kill(primary, signal.SIGKILL)
+    records = load.records()
+    new_primary = replica_set.primary_index()
+    before = [r for r in records if r[3] < killed_at]
+    after = [r for r in records if r[3] >= killed_at]
+
+    def failed(rows):
+        return 100 * sum(1 for r in rows if r[4] != 200) / max(1, len(rows))
+
+    gap_before = longest_gap(before, 0.0, killed_at)
+    gap_after = longest_gap(after, killed_at, seconds)
+    print(
+        f"\n== 2. primary killed under load: 8 clients on {len(paths)} public pages for "
+        f"{seconds:.0f}s, member {primary} SIGKILLed at {killed_at:.1f}s "
+        f"(new primary: member {new_primary})"
+    )
+    print(
+        f"  before the kill: {len(before)} requests, {failed(before):.2f}% failed, "
+        f"longest gap {gap_before:.2f}s"
+    )
+    print(
+        f"  after the kill:  {len(after)} requests, {failed(after):.2f}% failed, "
+        f"longest gap {gap_after:.2f}s; statuses {statuses(after, 'page')}"
+    )
+    met = failed(after) <= FAILED_PERCENT and gap_after <= GAP_SECONDS
+    print(
+        f"  target <= {FAILED_PERCENT:g}% failed and no gap > {GAP_SECONDS:g}s: "
+        f"{'met' if met else 'MISSED'}"
+    )
+    replica_set.start_member(primary)  # back as a secondary, for the next phase
+    replica_set.wait_for_primary(60)
+    return met
+
+
+def probe_load(port, info, seconds):
+    records = Load(
+        port, [("mixed", [info["character"], "/healthz"], 16)], seconds, timeout=30
+    ).records()
+    health = [(end - start) for _, path, start, end, s in records if path == "/healthz"]
+    page = [(end - start) for _, path, start, end, s in records if path != "/healthz"]
+    page_status = {}
+    for _, path, _, _, status in records:
+        if path != "/healthz":
+            page_status[status] = page_status.get(status, 0) + 1
+    ok = sum(1 for _, path, _, _, s in records if path == "/healthz" and s == 200)
+    return {
+        "healthz": health,
+        "healthz_ok": ok,
+        "page": page,
+        "page_status": ", ".join(
+            f"{k or 'no answer'}: {v}" for k, v in sorted(page_status.items())
+        ),
+    }
+
+
+def every_member_down(env, workdir, info, replica_set, seconds):
+    print(
+        f"\n== 3. every member down: 16 clients, each alternating {info['character']} and "
+        f"/healthz, {seconds:.0f}s each"
+    )
+    rows = []
+    with pages.serve(env, workdir) as port:
+        rows.append(("database up (baseline)", probe_load(port, info, seconds)))
+        for index in range(replica_set.members):
+            replica_set.kill(index, signal.SIGKILL)
+        rows.append(("every member down", probe_load(port, info, seconds)))
+    with pages.serve({**env, "MARVELSITE_DB_BREAKER_SECONDS": "0"}, workdir) as port:
+        rows.append(("down, breaker off", probe_load(port, info, seconds)))
+    print(
+        f"  {'':<24} {'healthz p50':>11} {'p99':>8} {'max':>8} {'ok':>6} | "
+        f"{'page p50':>9} {'p99':>8}  page statuses"
+    )
+    for title, row in rows:
+        h, p = row["healthz"], row["page"]
+        print(
+            f"  {title:<24} {ms(h, 0.5):8.1f} ms {ms(h, 0.99):5.0f} ms {max(h) * 1000:5.0f} ms "
+            f"{row['healthz_ok']:>3}/{len(h):<3}| {ms(p, 0.5):6.1f} ms {ms(p, 0.99):5.0f} ms  "
+            f"{row['page_status']}"
+        )
+    p99 = ms(rows[1][1]["healthz"], 0.99)
+    met = p99 < HEALTHZ_P99_MS
+    print(
+        f"  target /healthz p99 < {HEALTHZ_P99_MS:.0f} ms with every member down: "
+        f"{p99:.1f} ms -> {'met' if met else 'MISSED'}"
+    )
+    return met
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--phase-seconds", type=float, default=10.0, help="each load (10)")
+    parser.add_argument(
+        "--failover-seconds", type=float, default=30.0, help="the load around the kill (30)"
+    )
+    options = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-outage-"))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MONGO", "DJANGO_", "MARVEL", "GUNICORN_BIND"))
+    }
+    env.update(
+        DJANGO_SECRET_KEY="bench-only-not-secret",  # noqa: S106 - a throw-away local server
+        DJANGO_DEBUG="false",
+        DJANGO_ALLOWED_HOSTS=HOST,
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_COOKIES="false",
+        DJANGO_LOG_LEVEL="WARNING",
+        DJANGO_SUPERUSER_USERNAME=ADMIN_USER,
+        DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
+        MARVELSITE_DATA_DIR=str(workdir),
+        MONGODB_NAME="bench_outage",
+    )
+    try:
+        with ReplicaSet(members=3) as replica_set:
+            env["MONGODB_URI"] = replica_set.uri
+            info = pages.prepare(env)
+            pages.run([pages.PYTHON, "manage.py", "ensure_admin"], env, stdout=subprocess.DEVNULL)
+            print(
+                f"data: {info['characters']} characters, {info['comics']} comics, "
+                f"{info['links']} links on a 3-member replica set on loopback "
+                f"({info['server'].split(',')[0]})"
+            )
+            print(
+                f"server: gunicorn {env.get('GUNICORN_WORKERS', '2')} workers x "
+                f"{env.get('GUNICORN_THREADS', '4')} threads on {HOST}; load from a second "
+                f"process; {os.cpu_count()} CPUs shared by all"
+            )
+            results = []
+            with pages.serve(env, workdir) as port:
+                results.append(login_flood(port, info, options.phase_seconds))
+                results.append(failover(port, info, replica_set, options.failover_seconds))
+            results.append(
+                every_member_down(env, workdir, info, replica_set, options.phase_seconds)
+            )
+        print(f"\ntargets met: {sum(results)} of {len(results)}")
+        return 0
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
