@@ -506,6 +506,12 @@ def test_prod_scaling_and_disruption_budgets():
     assert "DJANGO_DEBUG" not in config_map(docs, "marvelsite-config")
 
 
+def test_prod_throttles_logins_per_client_behind_its_ingress():
+    config = config_map(render_overlay("prod"), "marvelsite-config")
+    assert config["DJANGO_SECURE_PROXY_SSL_HEADER"] == "true"  # behind a TLS-terminating ingress
+    assert config["MARVELSITE_TRUSTED_PROXIES"] == "1"  # its X-Forwarded-For entry is the client
+
+
 def test_prod_spreads_members_and_frontend_over_nodes():
     docs = render_overlay("prod")
     frontend = one(docs, "Deployment", "marvel-frontend")
