@@ -143,6 +143,14 @@ class CharacterAdmin(IdSearchMixin, admin.ModelAdmin):
     def comics_linked(self, obj):
         return getattr(obj, "linked_count", None)
 
+    def save_related(self, request, form, formsets, change):
+        # The comics through the links' index (Character.set_comic_ids), not the form's
+        # character.comics.set(), which MongoDB answers by scanning every comic.
+        comics = form.cleaned_data.pop("comics", None)
+        super().save_related(request, form, formsets, change)
+        if comics is not None:
+            form.instance.set_comic_ids(comic.pk for comic in comics)
+
     def get_object(self, request, object_id, from_field=None):
         character = super().get_object(request, object_id, from_field)
         if character is not None:

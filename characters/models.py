@@ -11,14 +11,16 @@ from typing import NamedTuple
 
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
-from django.db import connections, models
-from django.db.models import Max, Q
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.text import slugify
 from django_mongodb_backend.queryset import RawQuerySet
 
 # Ids from here up are made by this site (the admin); Marvel's ids are far below.
 LOCAL_ID_START = 1_000_000_000
+# Concurrent adds that lose the race for an id try the next one, this many times in all.
+LOCAL_ID_ATTEMPTS = 20
 IMAGE_NOT_AVAILABLE = "image_not_available"
 SAMPLE_WINDOW_FACTOR = 4
 CHARACTER_ORDERINGS = {
@@ -47,6 +49,10 @@ def lookup_index(table: str) -> models.Index:
     return models.Index(fields=["id"], name=f"{table}_id_lookup")
 
 
+class LocalIdTaken(IntegrityError):
+    """Every local id tried was taken by concurrent adds (LOCAL_ID_ATTEMPTS of them)."""
+
+
 class LocalIdModel(models.Model):
     """A model keyed by Marvel's id that numbers rows added here after LOCAL_ID_START."""
 
@@ -56,14 +62,36 @@ class LocalIdModel(models.Model):
         abstract = True
 
     def save(self, *args, **kwargs):
-        if self.id is None:
-            self.id = type(self).next_local_id()
-        super().save(*args, **kwargs)
+        if self.id is not None:
+            return super().save(*args, **kwargs)
+        # A new row: insert it under the next free local id. Only an insert, never Django's
+        # update-or-insert: two adds that pick the same id would otherwise both "succeed",
+        # the second overwriting the first. The loser of the race takes the next id.
+        using = kwargs.pop("using", None) or router.db_for_write(type(self), instance=self)
+        kwargs.pop("force_insert", None)
+        for _ in range(LOCAL_ID_ATTEMPTS):
+            self.id = type(self).next_local_id(using)
+            try:
+                # A savepoint on SQLite (the admin's own transaction survives a lost race);
+                # on MongoDB an insert of one document is atomic by itself.
+                with transaction.atomic(using=using):
+                    return super().save(*args, using=using, force_insert=True, **kwargs)
+            except IntegrityError:
+                if not type(self)._default_manager.using(using).filter(id=self.id).exists():
+                    self.id = None
+                    raise  # not the id: some other constraint
+        self.id = None
+        raise LocalIdTaken(
+            f"no free local {self._meta.verbose_name} id after {LOCAL_ID_ATTEMPTS} attempts: "
+            "too many concurrent adds; try again"
+        )
 
     @classmethod
-    def next_local_id(cls) -> int:
-        highest = cls._default_manager.filter(id__gte=LOCAL_ID_START).aggregate(top=Max("id"))
-        return (highest["top"] or LOCAL_ID_START - 1) + 1
+    def next_local_id(cls, using: str | None = None) -> int:
+        # The highest local id, one key read backwards from the id index (Max() reads them all).
+        rows = cls._default_manager.db_manager(using).filter(id__gte=LOCAL_ID_START)
+        highest = rows.order_by("-id").window(0, 1)
+        return highest[0].id + 1 if highest else LOCAL_ID_START
 
 
 class IndexedQuerySet(models.QuerySet):
@@ -303,6 +331,26 @@ class Character(LocalIdModel):
             if isinstance(url, str) and url.startswith(("https://", "http://")):
                 links.append({"url": url, "type": str(kind or "link")})
         return links
+
+    def comic_ids(self) -> list[int]:
+        """Ids of the comics linked to this character, read through the links' index."""
+        links = type(self).comics.through.objects.using(self._state.db)
+        return sorted(links.filter(character_id=self.pk).values_list("comic_id", flat=True))
+
+    def set_comic_ids(self, comic_ids) -> None:
+        """Link exactly these comics: what `self.comics.set()` does, through the links'
+        character_id index (`set()` reads the current comics by joining every comic to the
+        links, a collection scan on MongoDB)."""
+        link = type(self).comics.through
+        links = link.objects.using(self._state.db)
+        have = dict(links.filter(character_id=self.pk).values_list("comic_id", "pk"))
+        wanted = set(comic_ids)
+        gone = [pk for comic_id, pk in have.items() if comic_id not in wanted]
+        if gone:
+            links.filter(pk__in=gone).delete()
+        new = sorted(wanted - have.keys())
+        if new:
+            links.bulk_create([link(character_id=self.pk, comic_id=c) for c in new])
 
     def image_url(self, variant: str = "portrait_xlarge") -> str:
         """Marvel's CDN URL for this image size, or "" when there is no image."""

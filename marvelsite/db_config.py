@@ -103,6 +103,8 @@ def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
                 # a write transaction takes its lock at BEGIN instead of failing when it upgrades.
                 "init_command": "PRAGMA journal_mode=WAL",
                 "transaction_mode": "IMMEDIATE",
+                # How long a write waits for another's lock (two admin saves, the seed command).
+                "timeout": 20,
             },
         }
     if not uri.startswith(("mongodb://", "mongodb+srv://")):

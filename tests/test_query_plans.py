@@ -178,3 +178,27 @@ def test_the_catalogue_version_is_index_served(admin_client, settings):
     read = plans_of(lambda: admin_client.get("/characters/5/hero-0005/"))
     assert any(plan.collection == "characters_catalogueversion" for plan in read)
     assert_index_served("a cached page", read)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_admin_adds_are_index_served_and_flat(size, admin_client):
+    # A local id is the highest local id + 1: one key read from the id index, whatever the size.
+    make_catalogue(size)
+    Character.objects.bulk_create(
+        [Character(id=1_000_000_000 + n, name=f"L{n}") for n in range(size)]
+    )
+    for url, form in (
+        ("/admin/characters/character/add/", {"name": "Added", "urls": "[]"}),
+        ("/admin/characters/comic/add/", {"title": "Added"}),
+    ):
+        response = None
+
+        def post(url=url, form=form):
+            nonlocal response
+            response = admin_client.post(url, form)
+
+        plans = plans_of(post)
+        assert response.status_code == 302, url
+        assert_index_served(url, plans)
+        ours = [plan for plan in plans if plan.collection.startswith("characters_")]
+        assert docs_examined(ours) <= 5, (url, [plan.command for plan in ours])
