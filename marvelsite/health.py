@@ -18,6 +18,7 @@ from django.http import JsonResponse
 from pymongo.errors import PyMongoError
 
 from marvelsite.breaker import breaker_for
+from marvelsite.db_errors import describe
 from marvelsite.routing import READS
 
 logger = logging.getLogger(__name__)
@@ -27,12 +28,6 @@ logger = logging.getLogger(__name__)
 DATABASE_ERRORS = (DatabaseError, InterfaceError, PyMongoError)
 
 _expected_migrations: set[tuple[str, str]] | None = None
-
-
-def outage_cause(exc: BaseException) -> BaseException:
-    """The driver's error behind django-mongodb-backend's DatabaseError (whose text is empty)."""
-    cause = exc.__cause__
-    return cause if isinstance(exc, DatabaseError) and isinstance(cause, PyMongoError) else exc
 
 
 def expected_migrations() -> set[tuple[str, str]]:
@@ -66,9 +61,9 @@ def readiness() -> tuple[bool, str]:
         missing = unapplied_migrations(connections[alias])
     except DATABASE_ERRORS as exc:
         breaker.record(failed=True)
-        cause = outage_cause(exc)
-        logger.warning("database unreachable: %s: %s", type(cause).__name__, cause)
-        return False, f"database unreachable: {type(cause).__name__}"
+        logger.warning("database unreachable: %s", describe(exc))
+        # The probe's answer keeps the start of it (pymongo appends kilobytes of topology).
+        return False, f"database unreachable: {describe(exc, longest=300)}"
     breaker.record(failed=False)
     if missing:
         return False, f"{len(missing)} unapplied migration(s), e.g. {'.'.join(min(missing))}"
@@ -99,8 +94,7 @@ def wait_for_database(
         try:
             missing = unapplied_migrations(connection)
         except DATABASE_ERRORS as exc:
-            cause = outage_cause(exc)
-            reason = f"{type(cause).__name__}: {cause}"
+            reason = describe(exc)
             connection.close()  # reconnect from scratch next time
         else:
             if not (migrated and missing):

@@ -19,7 +19,8 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 
 from marvelsite.breaker import breaker_for
-from marvelsite.health import DATABASE_ERRORS, outage_cause
+from marvelsite.db_errors import describe
+from marvelsite.health import DATABASE_ERRORS
 from marvelsite.routing import alias_for, reading_from
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,5 @@ class DatabaseUnavailableMiddleware:
         if not is_outage(exception):
             return None
         request.database_outage = True
-        cause = outage_cause(exception)
-        logger.error(
-            "database unavailable on %s: %s: %s", request.path, type(cause).__name__, cause
-        )
+        logger.error("database unavailable on %s: %s", request.path, describe(exception))
         return unavailable_response(request)

@@ -53,18 +53,26 @@ def test_readyz_reports_unapplied_migrations(client):
 
 
 def probe_with_database_down(database_env, tmp_path):
-    """GET the probes in a fresh process whose database cannot be reached."""
+    """GET the probes and a page in a fresh process whose database cannot be reached; the
+    answers, and what the process logged."""
     script = textwrap.dedent(
         """
         import json, django
         django.setup()
         from django.test import Client
         client = Client()
-        print(json.dumps({p: [r.status_code, r.json()] for p, r in
-                          ((p, client.get(p)) for p in ("/healthz", "/readyz"))}))
+        answers = {p: [r.status_code, r.json()] for p, r in
+                   ((p, client.get(p)) for p in ("/healthz", "/readyz"))}
+        answers["/characters/"] = [client.get("/characters/").status_code, None]
+        print(json.dumps(answers))
         """
     )
-    env = clean_env(tmp_path, DJANGO_SETTINGS_MODULE="tests.settings", **database_env)
+    env = clean_env(
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DJANGO_ALLOWED_HOSTS="testserver",
+        **database_env,
+    )
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
@@ -74,26 +82,44 @@ def probe_with_database_down(database_env, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    *logs, answers = result.stdout.strip().splitlines()
+    return json.loads(answers), "\n".join(logs)
 
 
 def test_readyz_503_when_sqlite_cannot_be_opened(tmp_path):
     (tmp_path / "db.sqlite3").mkdir()  # a folder where the database file should be
-    answers = probe_with_database_down({}, tmp_path)
+    answers, logs = probe_with_database_down({}, tmp_path)
+    cause = "OperationalError: unable to open database file"
     assert answers["/healthz"] == [200, {"status": "ok"}]
     assert answers["/readyz"] == [
         503,
-        {"status": "unavailable", "reason": "database unreachable: OperationalError"},
+        {"status": "unavailable", "reason": f"database unreachable: {cause}"},
     ]
+    # The page is a 503, and the log says why (the page itself does not).
+    assert answers["/characters/"] == [503, None]
+    assert f"database unavailable on /characters/: {cause}" in logs
 
 
 def test_readyz_503_when_mongodb_does_not_answer(tmp_path):
-    # The real driver against a closed loopback port: a MongoDB that is down.
-    down = {"MONGODB_URI": "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300"}
-    answers = probe_with_database_down(down, tmp_path)
+    # The real driver against a closed loopback port: a MongoDB that is down. The password in
+    # the URI never shows; what went wrong (the refused connection) always does.
+    uri = "mongodb://marvel:s3cret-pw@127.0.0.1:9/?serverSelectionTimeoutMS=300"
+    answers, logs = probe_with_database_down({"MONGODB_URI": uri}, tmp_path)
     assert answers["/healthz"] == [200, {"status": "ok"}]
     assert answers["/readyz"][0] == 503
-    assert answers["/readyz"][1]["reason"] == "database unreachable: ServerSelectionTimeoutError"
+    reason = answers["/readyz"][1]["reason"]
+    # django-mongodb-backend's DatabaseError says nothing by itself: its cause is there.
+    assert reason.startswith(
+        "database unreachable: DatabaseError; caused by ServerSelectionTimeoutError: 127.0.0.1:9: "
+    )
+    assert "Connection refused" in reason
+    assert len(reason) <= 300 + len("database unreachable: ")
+    assert answers["/characters/"] == [503, None]
+    # django-mongodb-backend's DatabaseError says nothing by itself: its cause is logged.
+    page_log = next(line for line in logs.splitlines() if "database unavailable on" in line)
+    assert "on /characters/: DatabaseError; caused by ServerSelectionTimeoutError: " in page_log
+    assert "Connection refused" in page_log
+    assert "s3cret-pw" not in logs
 
 
 @pytest.mark.django_db
@@ -115,7 +141,11 @@ def test_wait_for_database_gives_up_clearly(tmp_path):
         MONGODB_URI=down,
     )
     assert result.returncode == 1
-    assert "Waiting for the database (attempt 1): ServerSelectionTimeoutError" in result.stderr
+    waiting = (
+        "Waiting for the database (attempt 1): DatabaseError; caused by ServerSelectionTimeoutError"
+    )
+    assert waiting in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("CommandError: the database is not ready after 1s (")
+    assert "Connection refused" in last
     assert "Traceback" not in result.stderr

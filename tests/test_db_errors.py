@@ -1,0 +1,104 @@
+"""marvelsite.db_errors: a database error as one line with its cause, credentials masked."""
+
+import pytest
+from django.db import IntegrityError, connection
+
+from characters.models import Character
+from marvelsite.db_errors import configured_secrets, describe, mask_credentials
+
+
+@pytest.mark.django_db
+def test_a_real_integrity_error_says_what_happened(on_mongodb):
+    Character.objects.create(id=7, name="First")
+    with pytest.raises(IntegrityError) as caught:
+        Character.objects.bulk_create([Character(id=7, name="Second")])
+    described = describe(caught.value)
+    if on_mongodb:
+        # django-mongodb-backend's error has no text of its own: the cause is all there is.
+        assert str(caught.value) == ""
+        assert described.startswith("IntegrityError; caused by BulkWriteError: ")
+        assert "E11000 duplicate key error" in described
+    else:
+        # Django's SQLite error repeats sqlite3's: said once.
+        assert described == "IntegrityError: UNIQUE constraint failed: characters_character.id"
+    assert connection.vendor in ("sqlite", "mongodb")
+
+
+def chained(*errors: BaseException) -> BaseException:
+    """errors[0], caused by errors[1], caused by errors[2], ..."""
+    for outer, inner in zip(errors, errors[1:], strict=False):
+        outer.__cause__ = inner
+    return errors[0]
+
+
+def test_the_whole_chain_in_order():
+    error = chained(RuntimeError(""), OSError("no primary"), ValueError("connection reset"))
+    assert describe(error) == (
+        "RuntimeError; caused by OSError: no primary; caused by ValueError: connection reset"
+    )
+
+
+def raise_in_handler(*, suppress: bool):
+    try:
+        raise KeyError("inner")
+    except KeyError:
+        if suppress:
+            raise RuntimeError("outer") from None
+        raise RuntimeError("outer")  # noqa: B904 - the implicit context is the point
+
+
+def test_an_implicit_context_counts_unless_suppressed():
+    with pytest.raises(RuntimeError) as suppressed:
+        raise_in_handler(suppress=True)
+    assert describe(suppressed.value) == "RuntimeError: outer"
+    with pytest.raises(RuntimeError) as implicit:
+        raise_in_handler(suppress=False)
+    assert describe(implicit.value) == "RuntimeError: outer; caused by KeyError: 'inner'"
+
+
+def test_a_cycle_ends():
+    first, second = RuntimeError("a"), RuntimeError("b")
+    first.__cause__, second.__cause__ = second, first
+    assert describe(first) == "RuntimeError: a; caused by RuntimeError: b"
+
+
+def test_long_descriptions_are_cut_and_whitespace_folded():
+    described = describe(RuntimeError("x\n" * 2000), longest=50)
+    assert len(described) == 50
+    assert described.endswith("…")
+    assert "\n" not in described
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "bad mongodb://marvel:s3cret@db-0.db:27017,db-1.db/?replicaSet=rs0",
+            "bad mongodb://marvel:***@db-0.db:27017,db-1.db/?replicaSet=rs0",
+        ),
+        (
+            "mongodb+srv://u:p%40ss@cluster.example.net/x",
+            "mongodb+srv://u:***@cluster.example.net/x",
+        ),
+        (
+            "GET /characters?apikey=abc123&hash=0f9e&ts=1",
+            "GET /characters?apikey=***&hash=***&ts=1",
+        ),
+        ("{'password': 'hunter2', 'user': 'x'}", "{'password': '***', 'user': 'x'}"),
+        ("auth failed (password=hunter2)", "auth failed (password=***)"),
+        ("no credentials here: host:27017", "no credentials here: host:27017"),
+    ],
+)
+def test_credentials_are_masked(text, masked):
+    assert mask_credentials(text) == masked
+
+
+def test_the_configured_database_passwords_are_masked_anywhere():
+    databases = {
+        "default": {"HOST": "mongodb://marvel:Pa%24%24word-1@db:27017/", "PASSWORD": ""},
+        "other": {"ENGINE": "x", "PASSWORD": "plain-pw"},
+    }
+    secrets = configured_secrets(databases)
+    assert secrets == {"Pa%24%24word-1", "Pa$$word-1", "plain-pw"}
+    text = "login Pa$$word-1 refused; tried plain-pw"
+    assert mask_credentials(text, secrets) == "login *** refused; tried ***"
