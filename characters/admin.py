@@ -1,14 +1,18 @@
 """Admin for characters and comics. Edits show on the public pages at once: each save changes
-the catalogue version the page cache is keyed by (characters/page_cache.py)."""
+the catalogue version the page cache is keyed by (characters/page_cache.py). A field edited here
+is kept by later imports, a Marvel character deleted here stays deleted (characters/ownership.py).
+"""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
-from characters.models import Character, Comic, IndexedPaginator
+from characters import ownership
+from characters.models import Character, Comic, DeletedCharacter, IndexedPaginator
 
 Link = Character.comics.through
 
@@ -97,9 +101,99 @@ def linked_comic_ids(character_id: int) -> list[int]:
     return list(Link.objects.filter(character_id=character_id).values_list("comic_id", flat=True))
 
 
+def _marvel_value(value) -> str:
+    """A short reading of Marvel's value of a group, for the change form."""
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return f"{len(value)} comic{'' if len(value) == 1 else 's'}"
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return f"{len(value)} link{'' if len(value) == 1 else 's'}"
+    if isinstance(value, list):  # the image: path and extension
+        return ".".join(str(part) for part in value if part) or "none"
+    return f"“{Truncator(value).chars(80)}”" if value else "empty"
+
+
+class OwnershipAdminMixin:
+    """Who owns a row's fields (characters/ownership.py): noted when an editor saves a change,
+    shown in the list and on the form, and given back to Marvel by an action."""
+
+    actions = ["reset_to_marvel"]
+
+    @admin.display(description="edited here")
+    def edited_here(self, obj):
+        if obj.is_local:
+            return "added here"
+        return ", ".join(sorted(obj.local_edits or {})) or "–"
+
+    @admin.display(description="owner")
+    def ownership(self, obj):
+        if obj.pk is None or obj.is_local:
+            return "Added here: imports never change it."
+        edits = obj.local_edits or {}
+        if not edits:
+            return (
+                "Marvel: imports update every field. A field you change here keeps your value "
+                "on later imports."
+            )
+        return format_html(
+            "Marvel, with fields edited here: imports keep these and follow Marvel for the "
+            "rest. “Reset to Marvel's data” (an action in the list) gives them back."
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}: Marvel has {}</li>",
+                ((group, _marvel_value(value)) for group, value in sorted(edits.items())),
+            ),
+        )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        for group in (obj.local_edits or {}) if obj is not None else ():
+            for field in type(obj).EDITABLE.get(group, ()):
+                if field in form.base_fields:  # the class is made for this request
+                    base = form.base_fields[field]
+                    base.help_text = " ".join(
+                        filter(None, [base.help_text, "Edited here: imports keep this value."])
+                    )
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            fields = ownership.fields_of_groups(type(obj), form.changed_data)
+            ownership.note_edits(
+                obj,
+                {name: form.initial.get(name) for name in fields},
+                {name: form.cleaned_data.get(name) for name in fields},
+            )
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Reset to Marvel's data")
+    def reset_to_marvel(self, request, queryset):
+        reset = 0
+        for row in queryset:
+            groups = ownership.reset_to_marvel(row)
+            if groups:
+                self.log_change(request, row, f"Reset to Marvel's data: {', '.join(groups)}.")
+                reset += 1
+        self.message_user(
+            request,
+            f"{reset} of {len(queryset)} reset to Marvel's data; imports update them again"
+            if reset
+            else "Nothing to reset: none of them was edited here.",
+            messages.SUCCESS if reset else messages.WARNING,
+        )
+
+
 @admin.register(Character)
-class CharacterAdmin(IdSearchMixin, admin.ModelAdmin):
-    list_display = ("thumbnail", "name", "id", "comics_linked", "comics_available", "modified")
+class CharacterAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
+    list_display = (
+        "thumbnail",
+        "name",
+        "id",
+        "comics_linked",
+        "comics_available",
+        "modified",
+        "edited_here",
+    )
     list_display_links = ("thumbnail", "name")
     list_filter = (HasImageFilter, "modified")
     search_fields = ("name",)
@@ -110,9 +204,9 @@ class CharacterAdmin(IdSearchMixin, admin.ModelAdmin):
     list_per_page = 50
     paginator = IndexedPaginator
     formfield_overrides = URL_FIELDS
-    readonly_fields = ("id", "preview", *CHARACTER_IMPORT_FIELDS)
+    readonly_fields = ("id", "ownership", "preview", *CHARACTER_IMPORT_FIELDS)
     fieldsets = (
-        (None, {"fields": ("id", "name", "description", "comics")}),
+        (None, {"fields": ("id", "ownership", "name", "description", "comics")}),
         ("Image", {"fields": ("preview", "thumbnail_path", "thumbnail_extension")}),
         ("Links", {"fields": ("urls",)}),
         (
@@ -151,6 +245,21 @@ class CharacterAdmin(IdSearchMixin, admin.ModelAdmin):
         if comics is not None:
             form.instance.set_comic_ids(comic.pk for comic in comics)
 
+    def delete_model(self, request, obj):
+        self._delete(request, [obj])
+
+    def delete_queryset(self, request, queryset):
+        self._delete(request, queryset)
+
+    def _delete(self, request, characters):
+        if tombstones := ownership.delete_characters(characters):
+            self.message_user(
+                request,
+                f"Imports will not re-create {', '.join(t.name for t in tombstones)}: see "
+                "“Deleted Marvel characters” to let them.",
+                messages.INFO,
+            )
+
     def get_object(self, request, object_id, from_field=None):
         character = super().get_object(request, object_id, from_field)
         if character is not None:
@@ -164,8 +273,8 @@ class CharacterAdmin(IdSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(Comic)
-class ComicAdmin(IdSearchMixin, admin.ModelAdmin):
-    list_display = ("title", "id", "updated_at")
+class ComicAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
+    list_display = ("title", "id", "updated_at", "edited_here")
     search_fields = ("title",)
     search_text_field = "title"
     search_help_text = "Search by title or Marvel id."
@@ -173,11 +282,26 @@ class ComicAdmin(IdSearchMixin, admin.ModelAdmin):
     list_per_page = 50
     paginator = IndexedPaginator
     formfield_overrides = URL_FIELDS
-    fields = ("id", "title", "resource_uri", "appearing_characters", "created_at", "updated_at")
-    readonly_fields = ("id", "appearing_characters", "created_at", "updated_at")
+    fields = (
+        "id",
+        "ownership",
+        "title",
+        "resource_uri",
+        "appearing_characters",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = ("id", "ownership", "appearing_characters", "created_at", "updated_at")
 
     def get_changelist(self, request, **kwargs):
         return IndexedChangeList
+
+    def has_delete_permission(self, request, obj=None):
+        # Marvel's comics come back with the next import of any character listing them:
+        # remove them from characters instead (kept as a local edit). Local ones may go.
+        if obj is not None and not obj.is_local:
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.display(description="characters in this comic")
     def appearing_characters(self, obj):
@@ -196,4 +320,44 @@ class ComicAdmin(IdSearchMixin, admin.ModelAdmin):
                     for c in characters
                 ),
             ),
+        )
+
+
+@admin.register(DeletedCharacter)
+class DeletedCharacterAdmin(IdSearchMixin, admin.ModelAdmin):
+    """Marvel characters deleted here, which imports do not re-create (tombstones)."""
+
+    list_display = ("name", "id", "deleted_at")
+    search_fields = ("name",)
+    search_text_field = "name"
+    search_help_text = "Search by name or Marvel id."
+    ordering = ("name", "id")
+    list_per_page = 50
+    paginator = IndexedPaginator
+    actions = ["let_imports_recreate"]
+
+    def get_changelist(self, request, **kwargs):
+        return IndexedChangeList
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # the action below says what deleting one means
+        return actions
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Let imports re-create them", permissions=["delete"])
+    def let_imports_recreate(self, request, queryset):
+        rows = list(queryset)
+        self.log_deletions(request, rows)
+        DeletedCharacter.objects.filter(pk__in=[row.pk for row in rows]).delete()
+        self.message_user(
+            request,
+            f"The next import re-creates {', '.join(row.name for row in rows)} (if Marvel "
+            "still lists them).",
+            messages.SUCCESS,
         )

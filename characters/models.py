@@ -54,9 +54,24 @@ class LocalIdTaken(IntegrityError):
 
 
 class LocalIdModel(models.Model):
-    """A model keyed by Marvel's id that numbers rows added here after LOCAL_ID_START."""
+    """A model keyed by Marvel's id that numbers rows added here after LOCAL_ID_START, and
+    remembers which of Marvel's fields were edited here (characters/ownership.py)."""
+
+    # What an editor may change, in groups owned as one ("image" is path and extension):
+    # group name -> model fields. A group edited here keeps its local value on imports.
+    EDITABLE: dict[str, tuple[str, ...]] = {}
 
     id = models.PositiveBigIntegerField(primary_key=True, editable=False)
+    # None when nothing is edited here, not {}: django-mongodb-backend 5.2.4 adds a field to
+    # existing documents with an unquoted pipeline $set, which refuses an empty object.
+    local_edits = models.JSONField(
+        "edited here",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The field groups edited here, each with Marvel's latest value of it: "
+        "imports keep the local value.",
+    )
 
     class Meta:
         abstract = True
@@ -85,6 +100,11 @@ class LocalIdModel(models.Model):
             f"no free local {self._meta.verbose_name} id after {LOCAL_ID_ATTEMPTS} attempts: "
             "too many concurrent adds; try again"
         )
+
+    @property
+    def is_local(self) -> bool:
+        """Added here (not Marvel's): imports never touch it."""
+        return self.id is not None and self.id >= LOCAL_ID_START
 
     @classmethod
     def next_local_id(cls, using: str | None = None) -> int:
@@ -188,6 +208,8 @@ class ComicQuerySet(IndexedQuerySet):
 
 
 class Comic(LocalIdModel):
+    EDITABLE = {"title": ("title",), "resource URI": ("resource_uri",)}
+
     title = models.CharField(max_length=500)
     resource_uri = models.URLField("resource URI", max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -270,6 +292,14 @@ class CharacterQuerySet(IndexedQuerySet):
 
 
 class Character(LocalIdModel):
+    EDITABLE = {
+        "name": ("name",),
+        "description": ("description",),
+        "image": ("thumbnail_path", "thumbnail_extension"),
+        "links": ("urls",),
+        "comics": ("comics",),
+    }
+
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     # Marvel's image parts: URL = f"{path}/{variant}.{extension}" (variants: portrait_xlarge, ...)
@@ -340,7 +370,7 @@ class Character(LocalIdModel):
     def set_comic_ids(self, comic_ids) -> None:
         """Link exactly these comics: what `self.comics.set()` does, through the links'
         character_id index (`set()` reads the current comics by joining every comic to the
-        links, a collection scan on MongoDB)."""
+        links, a collection scan on MongoDB), and a new catalogue version when they changed."""
         link = type(self).comics.through
         links = link.objects.using(self._state.db)
         have = dict(links.filter(character_id=self.pk).values_list("comic_id", "pk"))
@@ -351,6 +381,8 @@ class Character(LocalIdModel):
         new = sorted(wanted - have.keys())
         if new:
             links.bulk_create([link(character_id=self.pk, comic_id=c) for c in new])
+        if gone or new:
+            CatalogueVersion.bump(using=self._state.db)
 
     def image_url(self, variant: str = "portrait_xlarge") -> str:
         """Marvel's CDN URL for this image size, or "" when there is no image."""
@@ -385,3 +417,28 @@ class CatalogueVersion(models.Model):
         versions = cls.objects.db_manager(using)
         if not versions.filter(id=1).update(token=token):
             versions.update_or_create(id=1, defaults={"token": token})
+
+
+class DeletedCharacter(models.Model):
+    """A Marvel character deleted in the admin: imports do not re-create it (a tombstone).
+
+    Removing the tombstone (the admin's "Let imports re-create them", or
+    `seed_marvel --overwrite-local-edits`) lets the next import bring the character back.
+    """
+
+    id = models.PositiveBigIntegerField("Marvel id", primary_key=True)
+    name = models.CharField(max_length=200)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    objects = IndexedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "deleted Marvel character"
+        indexes = [
+            lookup_index("deleted_character"),
+            models.Index(fields=["name", "id"], name="deleted_character_name"),
+        ]
+
+    def __str__(self):
+        return self.name

@@ -16,7 +16,7 @@ from django.db import connection
 from characters.ingest.importer import Importer
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_results
-from characters.models import Character, Comic
+from characters.models import Character, Comic, DeletedCharacter
 from tests.support.page_data import IMAGE_PATH
 from tests.support.query_plans import RECORDER, explain
 
@@ -59,11 +59,14 @@ URLS = [
     "/admin/characters/comic/",
     "/admin/characters/comic/?q=comic 00",
     "/admin/characters/comic/100002/change/",
+    "/admin/characters/deletedcharacter/",
+    "/admin/characters/deletedcharacter/?q=hero 0",
 ]
 
 
 def make_catalogue(size: int) -> None:
-    """`size` characters, each in COMICS_EACH comics, each comic with CAST characters."""
+    """`size` characters, each in COMICS_EACH comics, each comic with CAST characters, and as
+    many deleted ones (tombstones)."""
     comic_count = size * COMICS_EACH // CAST
     Comic.objects.bulk_create(
         [Comic(id=100_000 + n, title=f"Comic {n:05d}") for n in range(comic_count)]
@@ -80,6 +83,9 @@ def make_catalogue(size: int) -> None:
             )
             for n in range(1, size + 1)
         ]
+    )
+    DeletedCharacter.objects.bulk_create(
+        [DeletedCharacter(id=size + n, name=f"Hero {size + n:04d}") for n in range(1, size + 1)]
     )
     link = Character.comics.through
     link.objects.bulk_create(
@@ -202,3 +208,41 @@ def test_admin_adds_are_index_served_and_flat(size, admin_client):
         assert_index_served(url, plans)
         ours = [plan for plan in plans if plan.collection.startswith("characters_")]
         assert docs_examined(ours) <= 5, (url, [plan.command for plan in ours])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_admin_ownership_actions_are_index_served_and_flat(size, admin_client):
+    # Editing, resetting, deleting (a tombstone) and lifting a tombstone: each reads and writes
+    # the rows it names through an index, whatever the size.
+    make_catalogue(size)
+    edit = {"name": "Hero 0005", "description": "Edited", "comics": ["100003"], "urls": "[]"}
+    edit |= {"thumbnail_path": IMAGE_PATH, "thumbnail_extension": "jpg"}
+    steps = [
+        ("edit", "/admin/characters/character/5/change/", edit),
+        (
+            "reset",
+            "/admin/characters/character/",
+            {"action": "reset_to_marvel", "_selected_action": ["5", "6"]},
+        ),
+        ("delete", "/admin/characters/character/7/delete/", {"post": "yes"}),
+        (
+            "lift",
+            "/admin/characters/deletedcharacter/",
+            {"action": "let_imports_recreate", "_selected_action": ["7"]},
+        ),
+    ]
+    for label, url, form in steps:
+        response = None
+
+        def post(url=url, form=form):
+            nonlocal response
+            response = admin_client.post(url, form)
+
+        plans = plans_of(post)
+        assert response.status_code == 302, (label, response.content.decode()[:2000])
+        assert_index_served(label, plans)
+        ours = [plan for plan in plans if plan.collection.startswith("characters_")]
+        # An action's POST reads the list page it was sent from first (bounded by the page).
+        assert docs_examined(ours) <= MOST_DOCS_PER_PAGE, (label, docs_examined(ours))
+    assert Character.objects.get(pk=5).local_edits is None
+    assert not DeletedCharacter.objects.filter(pk=7).exists()

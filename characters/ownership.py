@@ -1,0 +1,129 @@
+"""Who owns a catalogue row's fields: Marvel, until an editor changes them here.
+
+The policy (README, "Loading data"), for characters and comics:
+- a field group changed in the admin (a character's name, description, image, links or
+  comics; a comic's title or resource URI) is owned here from then on: imports keep the local
+  value and only note Marvel's latest one (`local_edits`); groups nobody touched follow Marvel;
+- a Marvel character deleted in the admin leaves a tombstone (DeletedCharacter): imports do
+  not re-create it. Marvel comics are not deleted in the admin (any character listing one
+  would bring it back): remove them from characters instead;
+- a row added here (a local id) is never touched by imports;
+- giving a row back to Marvel is explicit: the admin action "Reset to Marvel's data" (here,
+  `reset_to_marvel`) or `seed_marvel --overwrite-local-edits`; both leave an admin LogEntry.
+
+`local_edits` maps each edited group to Marvel's value of it (one field's value, or a list of
+the group's values; comics: the sorted comic ids), so a reset needs no trip to Marvel; it is
+None when nothing is edited here.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.utils import timezone
+
+from characters.models import Character, Comic, DeletedCharacter, LocalIdModel
+from marvelsite.transactions import atomic
+
+
+def group_values(row_type: type[LocalIdModel], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each editable group's value, from field values (groups missing from `values` left out).
+
+    Comics may be given as Comic rows or ids; they come back as sorted ids.
+    """
+    groups = {}
+    for group, fields in row_type.EDITABLE.items():
+        if not all(field in values for field in fields):
+            continue
+        parts = [_plain(field, values[field]) for field in fields]
+        groups[group] = parts[0] if len(parts) == 1 else parts
+    return groups
+
+
+def _plain(field: str, value: Any) -> Any:
+    if field == "comics":
+        return sorted(getattr(comic, "pk", comic) for comic in value or ())
+    if field == "urls":
+        return list(value or [])
+    return value
+
+
+def fields_of_groups(row_type: type[LocalIdModel], fields: Iterable[str]) -> list[str]:
+    """Every field of the editable groups that `fields` touch ("image" is two fields)."""
+    fields = set(fields)
+    return [
+        field
+        for group_fields in row_type.EDITABLE.values()
+        if fields & set(group_fields)
+        for field in group_fields
+    ]
+
+
+def note_edits(row: LocalIdModel, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    """Record on `row.local_edits` the groups an edit changed (from field values `before` to
+    `after`), with Marvel's value, taken the first time a group is edited: `before` then holds
+    Marvel's value. A group edited back to Marvel's value follows Marvel again. Rows added here
+    own everything already: nothing to note."""
+    if row.is_local:
+        return
+    old, new = group_values(type(row), before), group_values(type(row), after)
+    edits = dict(row.local_edits or {})
+    for group, value in new.items():
+        if group not in edits and group in old and value != old[group]:
+            edits[group] = old[group]
+        if group in edits and value == edits[group]:
+            del edits[group]
+    row.local_edits = edits or None
+
+
+def marvel_values(row: LocalIdModel) -> dict[str, Any]:
+    """Field values Marvel has for `row`'s locally edited groups."""
+    values = {}
+    for group, value in (row.local_edits or {}).items():
+        fields = type(row).EDITABLE.get(group)
+        if fields is None:  # a group no longer editable: nothing to restore
+            continue
+        values |= dict(zip(fields, [value] if len(fields) == 1 else value, strict=True))
+    return values
+
+
+def reset_to_marvel(row: LocalIdModel) -> list[str]:
+    """Give every locally edited group of `row` back to Marvel: its latest known Marvel value
+    now, and imports update it again. Returns the groups reset (none: nothing written)."""
+    groups = sorted(row.local_edits or {})
+    if not groups:
+        return []
+    values = marvel_values(row)
+    comic_ids = values.pop("comics", None)
+    for field, value in values.items():
+        setattr(row, field, value)
+    row.local_edits = None
+    db = row._state.db
+    with atomic(db):
+        row.save(update_fields=[*values, "local_edits", "updated_at"])
+        if comic_ids is not None:
+            # Only comics that still exist (a local comic may have been deleted since).
+            existing = Comic.objects.using(db).filter(id__in=comic_ids).values_list("id", flat=True)
+            row.set_comic_ids(existing)
+    return groups
+
+
+def delete_characters(characters: Iterable[Character]) -> list[DeletedCharacter]:
+    """Delete characters, leaving a tombstone for each of Marvel's: imports will not re-create
+    them. Returns the tombstones made."""
+    characters = list(characters)
+    if not characters:
+        return []
+    db = characters[0]._state.db
+    marvels = {c.pk: c.name for c in characters if not c.is_local}
+    now = timezone.now()
+    with atomic(db):
+        tombstones = DeletedCharacter.objects.using(db)
+        already = set(tombstones.filter(id__in=list(marvels)).values_list("id", flat=True))
+        new = [
+            DeletedCharacter(id=pk, name=name, deleted_at=now)
+            for pk, name in marvels.items()
+            if pk not in already
+        ]
+        made = tombstones.bulk_create(new) if new else []
+        Character.objects.using(db).filter(pk__in=[c.pk for c in characters]).delete()
+    return made
