@@ -46,11 +46,11 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-import bench_pages as pages  # noqa: E402 - beside this file
-from local_mongo import ReplicaSet  # noqa: E402
+import bench_pages as pages  # beside this file
+from local_mongo import ReplicaSet
 
 HOST = pages.HOST
-ADMIN_USER, ADMIN_PASSWORD = "admin", "bench-only-admin-pw-81"  # noqa: S105 - throw-away
+ADMIN_USER, ADMIN_PASSWORD = "admin", "bench-only-admin-pw-81"  # a throw-away server
 FLOOD_RATIO, FAILED_PERCENT, GAP_SECONDS, HEALTHZ_P99_MS = 2.0, 1.0, 2.0, 100.0
 
 

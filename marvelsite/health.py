@@ -105,7 +105,7 @@ def wait_for_database(
             raise DatabaseNotReady(
                 f"the database is not ready after {seconds:g}s ({attempt} attempts): {reason}"
             )
-        pause = min(delay * random.uniform(1.0, 1.5), remaining)  # noqa: S311 - jitter
+        pause = min(delay * random.uniform(1.0, 1.5), remaining)  # jitter
         on_retry(attempt, pause, reason)
         time.sleep(pause)
         delay = min(delay * 2, 10.0)

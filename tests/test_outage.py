@@ -28,7 +28,7 @@ from django.db import connection
 from tests.support.manage import ROOT, clean_env, run_manage
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from local_mongo import ReplicaSet  # noqa: E402
+from local_mongo import ReplicaSet
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "mongodb", reason="MongoDB failover: run in the suite's MongoDB pass"
