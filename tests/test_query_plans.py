@@ -13,6 +13,7 @@ import json
 import pytest
 from django.db import connection
 
+from characters import ownership
 from characters.ingest.importer import Importer
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_results
@@ -172,6 +173,27 @@ def test_a_seed_page_is_index_served_and_flat(size, seed_page):
     links = sum(len(record.comics) for record in seed_page.records)
     assert docs_examined(first) <= 2 * (100 + links)
     assert docs_examined(again) <= 2 * (100 + links)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_seed_page_over_local_edits_is_index_served_and_flat(size, seed_page):
+    # Edited characters and comics, tombstones: kept by a re-run, given back by an overwrite.
+    make_catalogue(size)
+    Importer().import_page(seed_page)
+    ids = [record.id for record in seed_page.records]
+    Character.objects.filter(id__in=ids[:10]).update(local_edits={"description": "Marvel's"})
+    comic_id = seed_page.records[0].comics[0].id
+    Comic.objects.filter(id=comic_id).update(title="Ours", local_edits={"title": "Marvel's"})
+    ownership.delete_characters(Character.objects.filter(id__in=ids[10:15]))
+    links = sum(len(record.comics) for record in seed_page.records)
+    for label, importer in (
+        ("a re-run keeping local edits", Importer()),
+        ("an overwrite", Importer(overwrite_local_edits=True)),
+    ):
+        plans = plans_of(lambda importer=importer: importer.import_page(seed_page))
+        assert_index_served(label, plans)
+        assert docs_examined(plans) <= 2 * (100 + links), label
+    assert not DeletedCharacter.objects.filter(id__in=ids).exists()
 
 
 def test_the_catalogue_version_is_index_served(admin_client, settings):

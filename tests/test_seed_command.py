@@ -29,6 +29,8 @@ JSON_KEYS = [
     "comics_updated",
     "links_created",
     "links_deleted",
+    "local_edits_kept",
+    "local_edits_overwritten",
     "pages",
     "errors",
     "seconds",
@@ -103,7 +105,7 @@ def test_default_is_the_bundled_data_set_and_a_rerun_changes_nothing():
 
     again = summary(seed("--json", "--db-wait", "1")[0])
     assert again["characters_unchanged"] == 1050
-    assert [again[k] for k in JSON_KEYS[:8] if k != "characters_unchanged"] == [0] * 7
+    assert [again[k] for k in JSON_KEYS[:10] if k != "characters_unchanged"] == [0] * 9
 
 
 def test_quiet_prints_only_the_json_line(small_file):

@@ -10,7 +10,13 @@ split only by the backend's own batch limits):
 - a Comic per comic item (id from its ``resourceURI``, title from its ``name``), created or
   updated likewise;
 - a character's comic links become exactly those of its latest record: new ones are added,
-  vanished ones removed.
+  vanished ones removed;
+- what editors own is left alone (characters/ownership.py): a field group edited in the admin
+  keeps its local value, and only Marvel's latest value of it is noted (a write only when that
+  changes); a character deleted in the admin (a tombstone) is not re-created. Each upstream
+  change held back counts in ``local_edits_kept``. With ``overwrite_local_edits=True`` Marvel's
+  data wins instead: edits are overwritten, tombstoned characters re-created, and each row so
+  restored gets an admin LogEntry (by the inactive user "seed_marvel").
 
 Only ORM bulk operations are used (``bulk_create``, ``bulk_update``, ``filter(...).delete()``):
 they work on both backends (django-mongodb-backend has no ``bulk_create(update_conflicts=
@@ -25,14 +31,18 @@ would have changed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
+from characters import ownership
 from characters.ingest.records import CharacterRecord, ComicRef, ParsedPage
-from characters.models import CatalogueVersion, Character, Comic
+from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter
 from marvelsite.transactions import atomic
 
 CHARACTER_FIELDS = (
@@ -47,6 +57,9 @@ CHARACTER_FIELDS = (
 )
 COMIC_FIELDS = ("title", "resource_uri")
 Link = Character.comics.through
+# The account admin log entries of `--overwrite-local-edits` are made by (inactive, no password).
+LOG_USERNAME = "seed_marvel"
+OVERWRITTEN = "Reset to Marvel's data by seed_marvel --overwrite-local-edits"
 
 
 @dataclass
@@ -61,6 +74,8 @@ class ImportStats:
     comics_updated: int = 0
     links_created: int = 0
     links_deleted: int = 0
+    local_edits_kept: int = 0
+    local_edits_overwritten: int = 0
     pages: int = 0
     errors: int = 0
     seconds: float = 0.0
@@ -155,14 +170,22 @@ def _changed_fields(wanted: dict, stored: dict) -> list[str]:
 class Importer:
     """Writes parsed pages; ``stats`` accumulates over the pages imported so far."""
 
-    def __init__(self, *, dry_run: bool = False, using: str = DEFAULT_DB_ALIAS) -> None:
+    def __init__(
+        self,
+        *,
+        dry_run: bool = False,
+        overwrite_local_edits: bool = False,
+        using: str = DEFAULT_DB_ALIAS,
+    ) -> None:
         self.dry_run = dry_run
+        self.overwrite = overwrite_local_edits
         self.using = using
         self.stats = ImportStats()
-        # Comics as this run left them (title, resource_uri): read or written by an earlier
-        # page (in a dry run, as it would have written them). Pages share many comics, so
-        # later pages read only the ones not seen yet.
-        self._known_comics: dict[int, tuple[str, str]] = {}
+        # Comics as this run left them (title, resource_uri, local_edits): read or written by
+        # an earlier page (in a dry run, as it would have written them). Pages share many
+        # comics, so later pages read only the ones not seen yet.
+        self._known_comics: dict[int, tuple[str, str, dict | None]] = {}
+        self._log_user_id = None
 
     def import_page(self, page: ParsedPage) -> ImportStats:
         """Import one page of parsed records; returns (and accumulates) its counters."""
@@ -171,8 +194,9 @@ class Importer:
         if records:
             plan = self._plan(records, result)
             if plan.has_writes and not self.dry_run:
+                log_entries = self._log_entries(plan)  # read before the transaction
                 with atomic(self.using):
-                    self._write(plan)
+                    self._write(plan, log_entries)
                 # After the commit, outside the transaction: the pages show the import at once.
                 CatalogueVersion.bump(using=self.using)
             # Only once the page is written (a failed page's comics are read again).
@@ -181,19 +205,29 @@ class Importer:
         return result
 
     def _plan(self, records: list[CharacterRecord], result: ImportStats) -> _Plan:
-        """Read what the page touches (at most 3 queries) and work out the changes."""
+        """Read what the page touches (at most 4 queries) and work out the changes."""
         db = self.using
         now = timezone.now()
         ids = [record.id for record in records]
 
         # --- reads: one query each ---------------------------------------------------
         stored_characters = {
-            row["id"]: _stored_character(row)
+            row["id"]: row
             for row in Character.objects.using(db)
             .filter(id__in=ids)
             .order_by()
-            .values("id", *CHARACTER_FIELDS)
+            .values("id", "local_edits", *CHARACTER_FIELDS)
         }
+        missing = [pk for pk in ids if pk not in stored_characters]
+        deleted_here = (
+            set(
+                DeletedCharacter.objects.using(db)
+                .filter(id__in=missing)
+                .values_list("id", flat=True)
+            )
+            if missing
+            else set()
+        )
         wanted_comics: dict[int, ComicRef] = {}
         for record in records:
             for comic in record.comics:
@@ -203,11 +237,11 @@ class Importer:
         unseen = [comic_id for comic_id in wanted_comics if comic_id not in known]
         if unseen:
             stored_comics.update(
-                (comic_id, (title, uri))
-                for comic_id, title, uri in Comic.objects.using(db)
+                (comic_id, (title, uri, edits))
+                for comic_id, title, uri, edits in Comic.objects.using(db)
                 .filter(id__in=unseen)
                 .order_by()
-                .values_list("id", *COMIC_FIELDS)
+                .values_list("id", *COMIC_FIELDS, "local_edits")
             )
         stored_links: dict[int, dict[int, object]] = {}
         if stored_characters:
@@ -220,64 +254,162 @@ class Importer:
                 stored_links.setdefault(character_id, {})[comic_id] = pk
 
         # --- compare -------------------------------------------------------------------
-        comics_new: list[Comic] = []
-        comics_changed: list[Comic] = []
+        plan = _Plan()
         for comic_id, comic in wanted_comics.items():
-            old = stored_comics.get(comic_id)
-            if old == (comic.title, comic.resource_uri):
-                continue
-            # A changed row's created_at is not among the fields bulk_update writes.
-            (comics_new if old is None else comics_changed).append(comic_row(comic, now))
+            self._plan_comic(plan, comic, stored_comics.get(comic_id), now, result)
 
-        characters_new: list[Character] = []
-        characters_changed: list[Character] = []
         changed_fields: set[str] = set()
-        links_new: list = []
-        links_gone: list = []
         for record in records:
             stored = stored_characters.get(record.id)
             if stored is None:
-                characters_new.append(character_row(record, now))
+                if record.id in deleted_here and not self.overwrite:
+                    result.local_edits_kept += 1  # deleted here: stays deleted
+                    result.characters_unchanged += 1
+                    continue
+                plan.characters_new.append(character_row(record, now))
+                result.characters_created += 1
+                if record.id in deleted_here:
+                    plan.tombstones_lifted.append(record.id)
+                    plan.restored.append(
+                        (Character, record.id, record.name, ADDITION, ["deleted here"])
+                    )
+                    result.local_edits_overwritten += 1
+                have: dict[int, object] = {}
             else:
-                changed = _changed_fields(_character_values(record), stored)
-                if changed:
-                    characters_changed.append(character_row(record, now))
-                    changed_fields.update(changed)
-            have = stored_links.get(record.id, {})
+                have = stored_links.get(record.id, {})
+                changed, keep_links = self._plan_character(plan, record, stored, have, now, result)
+                changed_fields.update(changed)
+                if keep_links:
+                    continue
             want = [comic.id for comic in record.comics]
-            links_new.extend(
-                Link(character_id=record.id, comic_id=comic_id)
-                for comic_id in want
-                if comic_id not in have
-            )
+            new_links = [c for c in want if c not in have]
+            plan.links_new.extend(Link(character_id=record.id, comic_id=c) for c in new_links)
             keep = set(want)
-            links_gone.extend(pk for comic_id, pk in have.items() if comic_id not in keep)
+            gone = [pk for comic_id, pk in have.items() if comic_id not in keep]
+            plan.links_gone.extend(gone)
+            result.links_created += len(new_links)
+            result.links_deleted += len(gone)
+        plan.character_fields = [
+            name for name in (*CHARACTER_FIELDS, "local_edits") if name in changed_fields
+        ]
+        return plan
 
-        result.comics_created += len(comics_new)
-        result.comics_updated += len(comics_changed)
-        result.characters_created += len(characters_new)
-        result.characters_updated += len(characters_changed)
-        result.characters_unchanged += len(records) - len(characters_new) - len(characters_changed)
-        result.links_created += len(links_new)
-        result.links_deleted += len(links_gone)
-        return _Plan(
-            {comic_id: (c.title, c.resource_uri) for comic_id, c in wanted_comics.items()},
-            comics_new,
-            comics_changed,
-            characters_new,
-            characters_changed,
-            [name for name in CHARACTER_FIELDS if name in changed_fields],
-            links_new,
-            links_gone,
+    def _plan_comic(self, plan, comic: ComicRef, stored, now, result: ImportStats) -> None:
+        """A comic as Marvel has it, except for fields edited here (unless overwriting)."""
+        incoming = {"title": comic.title, "resource_uri": comic.resource_uri}
+        if stored is None:
+            plan.comics[comic.id] = (comic.title, comic.resource_uri, None)
+            plan.comics_new.append(comic_row(comic, now))
+            result.comics_created += 1
+            return
+        title, uri, edits = stored
+        current = {"title": title, "resource_uri": uri}
+        values, edits, kept = self._own(Comic, incoming, current, stored[2], result)
+        if self.overwrite and stored[2]:
+            plan.restored.append((Comic, comic.id, comic.title, CHANGE, sorted(stored[2])))
+        plan.comics[comic.id] = (values["title"], values["resource_uri"], edits)
+        if (values, edits) == (current, stored[2]):
+            return
+        row = comic_row(comic, now)
+        row.title, row.resource_uri, row.local_edits = (
+            values["title"],
+            values["resource_uri"],
+            edits,
         )
+        plan.comics_changed.append(row)
+        result.comics_updated += 1
 
-    def _write(self, plan: _Plan) -> None:
+    def _plan_character(self, plan, record, stored: dict, have: dict, now, result):
+        """Fields changed for a stored character, and whether its links stay as they are."""
+        incoming = _character_values(record)
+        current = _stored_character(stored)
+        comics = {"comics": [comic.id for comic in record.comics]}, {"comics": list(have)}
+        values, edits, kept = self._own(
+            Character, incoming | comics[0], current | comics[1], stored["local_edits"], result
+        )
+        values.pop("comics")
+        if self.overwrite and stored["local_edits"]:
+            groups = sorted(stored["local_edits"])
+            plan.restored.append((Character, record.id, values["name"], CHANGE, groups))
+        changed = _changed_fields(values, current)
+        if edits != stored["local_edits"]:
+            changed.append("local_edits")
+        if changed:
+            row = character_row(record, now)
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.local_edits = edits
+            plan.characters_changed.append(row)
+            result.characters_updated += 1
+        else:
+            result.characters_unchanged += 1
+        return changed, "comics" in kept
+
+    def _own(self, model, incoming: dict, current: dict, edits, result: ImportStats):
+        """What to store of `incoming` for a row holding `current`, with `edits` (its
+        local_edits): (values, the new local_edits, the groups kept local).
+
+        Each edited group keeps its current (local) value, and its Marvel value becomes the
+        incoming one; a group whose incoming value differs from the local one is an upstream
+        change held back (counted). A group Marvel now has the same as here follows Marvel
+        again. Overwriting, Marvel's values win and the edits go.
+        """
+        if not edits:
+            return dict(incoming), None, set()
+        if self.overwrite:
+            result.local_edits_overwritten += 1
+            return dict(incoming), None, set()
+        values, edits = dict(incoming), dict(edits)
+        marvel = ownership.group_values(model, incoming)
+        local = ownership.group_values(model, current)
+        kept = set()
+        for group in list(edits):
+            group_fields = model.EDITABLE.get(group)
+            if group_fields is None or group not in marvel:
+                continue
+            if marvel[group] == local[group]:
+                del edits[group]  # Marvel caught up with the edit
+                continue
+            kept.add(group)
+            for name in group_fields:
+                values[name] = current[name]
+            result.local_edits_kept += 1
+            edits[group] = marvel[group]
+        return values, edits or None, kept
+
+    def _log_entries(self, plan: _Plan) -> list[LogEntry]:
+        """Admin log entries for the rows `--overwrite-local-edits` gives back to Marvel."""
+        if not plan.restored:
+            return []
+        if self._log_user_id is None:
+            users = get_user_model()._default_manager.db_manager(self.using)
+            user, made = users.get_or_create(username=LOG_USERNAME, defaults={"is_active": False})
+            if made:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+            self._log_user_id = user.pk
+        content_types = ContentType.objects.db_manager(self.using)
+        return [
+            LogEntry(
+                user_id=self._log_user_id,
+                content_type_id=content_types.get_for_model(model).pk,
+                object_id=str(pk),
+                object_repr=name[:200],
+                action_flag=flag,
+                change_message=f"{OVERWRITTEN}: {', '.join(groups)}.",
+            )
+            for model, pk, name, flag, groups in plan.restored
+        ]
+
+    def _write(self, plan: _Plan, log_entries: list[LogEntry]) -> None:
         """Comics, then characters, then links: one bulk call each."""
         db = self.using
         if plan.comics_new:
             Comic.objects.using(db).bulk_create(plan.comics_new)
         if plan.comics_changed:
-            Comic.objects.using(db).bulk_update(plan.comics_changed, [*COMIC_FIELDS, "updated_at"])
+            Comic.objects.using(db).bulk_update(
+                plan.comics_changed, [*COMIC_FIELDS, "local_edits", "updated_at"]
+            )
         if plan.characters_new:
             Character.objects.using(db).bulk_create(plan.characters_new)
         if plan.characters_changed:
@@ -290,18 +422,24 @@ class Importer:
             Link.objects.using(db).filter(pk__in=plan.links_gone).delete()
         if plan.links_new:
             Link.objects.using(db).bulk_create(plan.links_new)
+        if plan.tombstones_lifted:
+            DeletedCharacter.objects.using(db).filter(id__in=plan.tombstones_lifted).delete()
+        if log_entries:
+            LogEntry.objects.using(db).bulk_create(log_entries)
 
 
 @dataclass
 class _Plan:
-    comics: dict  # every comic of the page, as it will be once written
-    comics_new: list
-    comics_changed: list
-    characters_new: list
-    characters_changed: list
-    character_fields: list
-    links_new: list
-    links_gone: list
+    comics: dict = field(default_factory=dict)  # the page's comics, as they will be once written
+    comics_new: list = field(default_factory=list)
+    comics_changed: list = field(default_factory=list)
+    characters_new: list = field(default_factory=list)
+    characters_changed: list = field(default_factory=list)
+    character_fields: list = field(default_factory=list)
+    links_new: list = field(default_factory=list)
+    links_gone: list = field(default_factory=list)
+    tombstones_lifted: list = field(default_factory=list)
+    restored: list = field(default_factory=list)  # (model, id, name, flag, groups): log entries
 
     @property
     def has_writes(self) -> bool:
@@ -313,6 +451,7 @@ class _Plan:
                 self.characters_changed,
                 self.links_new,
                 self.links_gone,
+                self.tombstones_lifted,
             )
         )
 

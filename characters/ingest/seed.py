@@ -49,6 +49,7 @@ class SeedOptions:
     max_offset: int | None = None
     page_size: int = MAX_PAGE_SIZE
     dry_run: bool = False
+    overwrite_local_edits: bool = False  # Marvel's data wins over edits made here
     db_wait: float | None = None  # wait up to this long for the migrated database; None: no check
     public_key: str = ""
     private_key: str = ""
@@ -175,8 +176,12 @@ def seed(options: SeedOptions, report: Report | None = None) -> ImportStats:
     report = report or Report()
     if options.db_wait is not None and options.db_wait < 0:
         raise SeedError(f"--db-wait must not be negative, got {options.db_wait:g}")
+    if options.dry_run and options.overwrite_local_edits:
+        raise SeedError("--overwrite-local-edits writes: it cannot go with --dry-run")
     source = open_source(options)
-    importer = Importer(dry_run=options.dry_run)
+    importer = Importer(
+        dry_run=options.dry_run, overwrite_local_edits=options.overwrite_local_edits
+    )
     next_offset, failure = options.offset, ""
     try:
         if options.db_wait is not None:

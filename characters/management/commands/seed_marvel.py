@@ -33,6 +33,11 @@ class Command(Report, BaseCommand):
         add("--max-offset", type=int, help="No page starts at or past it; default: $OFFSET")
         add("--page-size", type=int, default=MAX_PAGE_SIZE, help=f"1..{MAX_PAGE_SIZE} a page")
         add("--dry-run", action="store_true", help="Read and compare; write nothing")
+        add(
+            "--overwrite-local-edits",
+            action="store_true",
+            help="Marvel's data wins: undo admin edits, re-create characters deleted there",
+        )
         add("--json", action="store_true", help="The counters as JSON, the last line of stdout")
         add("--db-wait", type=float, default=120.0, help="Seconds to wait for a migrated database")
         add("--retries", type=int, help="api: retries a request; default: $MARVEL_RETRIES, else 5")
@@ -122,7 +127,14 @@ class Command(Report, BaseCommand):
             f"{stats.characters_updated} updated, {stats.characters_unchanged} unchanged, "
             f"{stats.characters_skipped} skipped; comics {stats.comics_created} created, "
             f"{stats.comics_updated} updated; links {stats.links_created} added, "
-            f"{stats.links_deleted} removed; {stats.pages} page{'' if stats.pages == 1 else 's'} "
+            f"{stats.links_deleted} removed; {stats.local_edits_kept} local edit"
+            f"{'' if stats.local_edits_kept == 1 else 's'} kept"
+            + (
+                f", {stats.local_edits_overwritten} overwritten"
+                if stats.local_edits_overwritten
+                else ""
+            )
+            + f"; {stats.pages} page{'' if stats.pages == 1 else 's'} "
             f"from {self.label} in {stats.seconds:.1f}s"
         )
         if stats.errors:
