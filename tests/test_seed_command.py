@@ -6,7 +6,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 from characters.ingest.importer import Link
 from characters.ingest.recordings import BUNDLED_DATASET
@@ -34,6 +34,7 @@ JSON_KEYS = [
     "pages",
     "errors",
     "seconds",
+    "error",
 ]
 FAST = ["--retries", "2", "--backoff", "0.01", "--timeout", "0.5", "--db-wait", "1"]
 
@@ -106,6 +107,7 @@ def test_default_is_the_bundled_data_set_and_a_rerun_changes_nothing():
     again = summary(seed("--json", "--db-wait", "1")[0])
     assert again["characters_unchanged"] == 1050
     assert [again[k] for k in JSON_KEYS[:10] if k != "characters_unchanged"] == [0] * 9
+    assert again["error"] is None
 
 
 def test_quiet_prints_only_the_json_line(small_file):
@@ -189,6 +191,7 @@ def test_bad_input_is_a_command_error(args, message):
         **dict.fromkeys(JSON_KEYS, 0),
         "errors": 1,
         "seconds": summary(out)["seconds"],
+        "error": error,
     }
 
 
@@ -384,3 +387,38 @@ def test_a_newer_recording_updates_characters_and_their_links(tmp_path, raw_char
     again = summary(seed("--path", str(newer), "--json")[0])
     assert again["characters_unchanged"] == 20
     assert again["links_created"] == again["links_deleted"] == again["characters_updated"] == 0
+
+
+@pytest.fixture
+def renames_refused(on_mongodb):
+    """The database itself refuses to rename a character: a MongoDB validator, a SQLite
+    trigger. A real server-side error, not a transient one."""
+    if on_mongodb:
+        database = connection.connection[connection.settings_dict["NAME"]]
+        rule = {"name": {"$not": {"$regex": "^Renamed"}}}
+        database.command("collMod", "characters_character", validator=rule)
+        yield "Document failed validation"
+        database.command("collMod", "characters_character", validator={})
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TRIGGER no_renames BEFORE UPDATE OF name ON characters_character "
+                "WHEN NEW.name LIKE 'Renamed%' BEGIN SELECT RAISE(ABORT, 'renames are frozen'); END"
+            )
+        yield "renames are frozen"
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER no_renames")
+
+
+def test_a_database_error_says_what_happened(tmp_path, raw_characters, renames_refused):
+    path = tmp_path / "characters.json"
+    path.write_text(json.dumps(raw_characters[:10]))
+    seed("--path", str(path))
+    renamed = [{**raw_characters[0], "name": "Renamed"}, *raw_characters[1:10]]
+    path.write_text(json.dumps(renamed))
+    out, err, error = seed_failing("--path", str(path), "--json")
+    # django-mongodb-backend's DatabaseError has no text: its cause says what happened.
+    assert error.startswith("seed_marvel failed: database error: ")
+    assert renames_refused in error
+    assert summary(out)["error"] == error
+    assert Character.objects.get(id=raw_characters[0]["id"]).name == raw_characters[0]["name"]

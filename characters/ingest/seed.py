@@ -24,6 +24,7 @@ from characters.ingest.importer import Importer, ImportStats
 from characters.ingest.masking import mask_secrets
 from characters.ingest.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
 from characters.ingest.records import ParsedPage
+from marvelsite.db_errors import describe
 from marvelsite.health import DATABASE_ERRORS, DatabaseNotReady, wait_for_database
 
 
@@ -200,7 +201,7 @@ def seed(options: SeedOptions, report: Report | None = None) -> ImportStats:
     except (MarvelAPIError, RecordingError) as exc:
         failure = str(exc)
     except DATABASE_ERRORS as exc:
-        failure = mask_secrets(f"database error: {type(exc).__name__}: {exc}")[:500]
+        failure = f"database error: {describe(exc, longest=500)}"
     finally:
         source.close()
 

@@ -46,7 +46,7 @@ class Command(Report, BaseCommand):
 
     def handle(self, *args, **options):
         started, error = time.monotonic(), None
-        self.verbosity, self.bar = options["verbosity"], None
+        self.verbosity, self.bar, self.label = options["verbosity"], None, None
         levels = {name: logging.getLogger(name).level for name in CHATTY_LOGGERS}
         if self.verbosity < 1:
             for name in CHATTY_LOGGERS:
@@ -64,7 +64,7 @@ class Command(Report, BaseCommand):
             self._summary(stats, options["dry_run"])
         if options["json"]:
             stats = stats or ImportStats(errors=1, seconds=time.monotonic() - started)
-            self.stdout.write(json.dumps(stats.as_dict()))
+            self.stdout.write(json.dumps(stats.as_dict() | {"error": error and str(error)}))
         if error is not None:
             raise CommandError(str(error))
 
@@ -134,8 +134,9 @@ class Command(Report, BaseCommand):
                 if stats.local_edits_overwritten
                 else ""
             )
-            + f"; {stats.pages} page{'' if stats.pages == 1 else 's'} "
-            f"from {self.label} in {stats.seconds:.1f}s"
+            + f"; {stats.pages} page{'' if stats.pages == 1 else 's'}"
+            + (f" from {self.label}" if self.label else "")
+            + f" in {stats.seconds:.1f}s"
         )
         if stats.errors:
             line += f"; {stats.errors} error{'s' if stats.errors > 1 else ''}"
