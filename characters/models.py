@@ -442,3 +442,25 @@ class DeletedCharacter(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class ImportLock(models.Model):
+    """The import running now (one row while seed_marvel writes; characters/ingest/lock.py).
+
+    Created with a fixed id, so a second import's insert is refused by the primary key's unique
+    index on both backends; `heartbeat_at` shows it is alive, so a killed one blocks nobody
+    for long.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    token = models.CharField(max_length=32)  # this holding of the lock (pids get reused)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [lookup_index("import_lock")]
+
+    def __str__(self):
+        return f"{self.host} pid {self.pid}"

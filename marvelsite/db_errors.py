@@ -4,13 +4,16 @@ django-mongodb-backend raises DatabaseError and IntegrityError with empty text a
 pymongo error that says what happened as `__cause__` (Django's own backends repeat the driver's
 text); printing just the outer error gives "DatabaseError: ". `describe()` follows the chain.
 Every place that prints or logs a database error uses it: seed_marvel, wait_for_database,
-/readyz and the 503 middleware.
+/readyz and the 503 middleware. `is_transient()` reads the same chain to tell an election or a
+network error (worth another try) from a real failure.
 """
 
 import re
+from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
+from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
 
 MASK = "***"
 LONGEST = 1000  # characters; pymongo's topology descriptions run to several kB
@@ -46,22 +49,69 @@ def mask_credentials(text: str, secrets: set[str] | None = None) -> str:
     return text
 
 
-def describe(error: BaseException, *, longest: int = LONGEST) -> str:
-    """`error` and what caused it, e.g. "DatabaseError; caused by AutoReconnect: connection
-    closed": each link of the `__cause__` (or unsuppressed `__context__`) chain as "Type: text",
-    a link that repeats the previous one left out, credentials masked, at most `longest`
-    characters."""
-    links: list[str] = []
+def chain(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what caused it: its `__cause__`, or its unsuppressed `__context__`, ..."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        yield current
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+
+
+def describe(error: BaseException, *, longest: int = LONGEST) -> str:
+    """`error` and what caused it, e.g. "DatabaseError; caused by AutoReconnect: connection
+    closed": each link of the chain as "Type: text", a link that repeats the previous one left
+    out, credentials masked, at most `longest` characters."""
+    links: list[str] = []
+    for current in chain(error):
         text = " ".join(str(current).split())
         link = f"{type(current).__name__}: {text}" if text else type(current).__name__
         if not links or link != links[-1]:
             links.append(link)
-        current = current.__cause__ or (
-            None if current.__suppress_context__ else current.__context__
-        )
     described = mask_credentials("; caused by ".join(links))
     return described if len(described) <= longest else described[: longest - 1] + "…"
+
+
+# MongoDB server errors that a later try may not meet: elections and shutdowns (no primary,
+# not writable, stepped down, interrupted), the network, and write conflicts in transactions.
+TRANSIENT_CODES = {
+    6,  # HostUnreachable
+    7,  # HostNotFound
+    89,  # NetworkTimeout
+    91,  # ShutdownInProgress
+    112,  # WriteConflict
+    189,  # PrimarySteppedDown
+    251,  # NoSuchTransaction (aborted under us, e.g. by an election)
+    262,  # ExceededTimeLimit
+    9001,  # SocketException
+    10107,  # NotWritablePrimary
+    11600,  # InterruptedAtShutdown
+    11602,  # InterruptedDueToReplStateChange
+    13435,  # NotPrimaryNoSecondaryOk
+    13436,  # NotPrimaryOrSecondary
+}
+TRANSIENT_LABELS = ("TransientTransactionError", "UnknownTransactionCommitResult")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether the same work may succeed if tried again shortly: no primary or not writable
+    (an election), a network error, a transaction to run again (MongoDB), or another writer
+    holding the database (SQLite's "database is locked")."""
+    for link in chain(error):
+        if isinstance(link, ConnectionFailure):  # AutoReconnect, NotPrimaryError, timeouts
+            return True
+        if isinstance(link, PyMongoError) and any(map(link.has_error_label, TRANSIENT_LABELS)):
+            return True
+        if isinstance(link, OperationFailure) and link.code in TRANSIENT_CODES:
+            return True
+        if isinstance(link, BulkWriteError):
+            details = link.details or {}
+            errors = details.get("writeErrors", []) + details.get("writeConcernErrors", [])
+            if any(item.get("code") in TRANSIENT_CODES for item in errors):
+                return True
+        if type(link).__name__ == "OperationalError" and "database is locked" in str(link):
+            return True
+    return False

@@ -9,6 +9,7 @@ import contextlib
 
 from django.db import connections, transaction
 from django_mongodb_backend import transaction as mongodb_transaction
+from pymongo.errors import PyMongoError
 
 
 def atomic(using: str):
@@ -48,5 +49,36 @@ def _exit(connection, block, *exc_info) -> None:
     connection.in_atomic_block = False
     try:
         block.__exit__(*exc_info)
+    except PyMongoError:
+        # A commit that failed with the driver's own error (an election, the network) is not
+        # cleaned up by django-mongodb-backend 5.2.4, which only handles its DatabaseError: its
+        # session would stay, and the next atomic() would run without a transaction.
+        if connection.session is not None:
+            with contextlib.suppress(PyMongoError):
+                connection.session.end_session()  # aborts the transaction if still open
+            connection.session = None
+        raise
     finally:
         connection.in_atomic_block = in_django_block
+
+
+# MongoDB aborts a transaction left open (its client killed) after this long, its documents
+# locked until then; the server's transactionLifetimeLimitSeconds, 60 unless changed.
+DEFAULT_TRANSACTION_LIFETIME = 60.0
+
+
+def transaction_lifetime(using: str) -> float:
+    """How long an abandoned transaction can hold its documents on `using`: MongoDB's
+    transactionLifetimeLimitSeconds (the default when not allowed to read it); 0 on SQLite,
+    which rolls a dead process's transaction back when the database is next opened."""
+    connection = connections[using]
+    if connection.vendor != "mongodb":
+        return 0.0
+    connection.ensure_connection()
+    try:
+        answer = connection.connection.admin.command(
+            "getParameter", 1, transactionLifetimeLimitSeconds=1
+        )
+    except PyMongoError:  # e.g. a user without the getParameter privilege
+        return DEFAULT_TRANSACTION_LIFETIME
+    return float(answer.get("transactionLifetimeLimitSeconds", DEFAULT_TRANSACTION_LIFETIME))

@@ -1,10 +1,18 @@
 """marvelsite.db_errors: a database error as one line with its cause, credentials masked."""
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, OperationalError, connection
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    DuplicateKeyError,
+    NotPrimaryError,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from characters.models import Character
-from marvelsite.db_errors import configured_secrets, describe, mask_credentials
+from marvelsite.db_errors import configured_secrets, describe, is_transient, mask_credentials
 
 
 @pytest.mark.django_db
@@ -102,3 +110,43 @@ def test_the_configured_database_passwords_are_masked_anywhere():
     assert secrets == {"Pa%24%24word-1", "Pa$$word-1", "plain-pw"}
     text = "login Pa$$word-1 refused; tried plain-pw"
     assert mask_credentials(text, secrets) == "login *** refused; tried ***"
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ServerSelectionTimeoutError("No primary available for writes"), True),
+        (NotPrimaryError("not primary", {"code": 10107}), True),
+        (AutoReconnect("connection closed"), True),
+        (OperationFailure("not writable", code=10107), True),
+        (OperationFailure("interrupted", code=11602), True),
+        (OperationFailure("stepped down", code=189), True),
+        (OperationFailure("write conflict", code=112), True),
+        (
+            OperationFailure(
+                "aborted", code=251, details={"errorLabels": ["TransientTransactionError"]}
+            ),
+            True,
+        ),
+        (BulkWriteError({"writeErrors": [{"code": 10107, "errmsg": "not primary"}]}), True),
+        (BulkWriteError({"writeErrors": [{"code": 11000, "errmsg": "E11000 duplicate"}]}), False),
+        (OperationFailure("bad query", code=2), False),
+        (DuplicateKeyError("E11000 duplicate key", code=11000), False),
+        (OperationalError("database is locked"), True),
+        (OperationalError("no such table: characters_character"), False),
+        (ValueError("not a database error"), False),
+    ],
+)
+def test_transient_errors_are_told_from_failures(error, transient):
+    # As django-mongodb-backend raises them: an empty DatabaseError, the driver's error its cause.
+    wrapped = chained(DatabaseError(), error)
+    assert is_transient(error) is transient
+    assert is_transient(wrapped) is transient
+
+
+@pytest.mark.django_db
+def test_a_real_duplicate_key_is_not_transient():
+    Character.objects.create(id=7, name="First")
+    with pytest.raises(IntegrityError) as caught:
+        Character.objects.bulk_create([Character(id=7, name="Second")])
+    assert not is_transient(caught.value)

@@ -10,8 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+
+from django.db import IntegrityError
+from django.utils import timezone
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from characters.ingest.api import (
     DEFAULT_BASE_URL,
@@ -21,11 +26,25 @@ from characters.ingest.api import (
     RetryPolicy,
 )
 from characters.ingest.importer import Importer, ImportStats
+from characters.ingest.lock import (
+    HEARTBEAT_SECONDS,
+    ImportLockLost,
+    ImportRunning,
+    acquire_import_lock,
+)
 from characters.ingest.masking import mask_secrets
 from characters.ingest.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
 from characters.ingest.records import ParsedPage
-from marvelsite.db_errors import describe
+from marvelsite.db_errors import describe, is_transient
 from marvelsite.health import DATABASE_ERRORS, DatabaseNotReady, wait_for_database
+from marvelsite.transactions import transaction_lifetime
+
+# A page that meets a transient database error (an election, the network) is tried again for
+# this long: an unplanned failover takes 10-12 s to elect a primary.
+DB_RETRY_SECONDS = 60.0
+SETTLE_MARGIN = 5.0  # seconds, for clocks of other hosts
+CONFLICT_ATTEMPTS = 3
+LOCK_WAIT_SECONDS = 300.0
 
 
 class SeedError(Exception):
@@ -52,6 +71,8 @@ class SeedOptions:
     dry_run: bool = False
     overwrite_local_edits: bool = False  # Marvel's data wins over edits made here
     db_wait: float | None = None  # wait up to this long for the migrated database; None: no check
+    db_retry: float = DB_RETRY_SECONDS  # retry a page's transient database errors this long
+    lock_wait: float = LOCK_WAIT_SECONDS  # wait this long for another import to finish
     public_key: str = ""
     private_key: str = ""
     base_url: str | None = None  # api: None is Marvel's; given for a file, it is refused
@@ -119,6 +140,14 @@ class Report:
     def page(self, page: ParsedPage, result: ImportStats, stats: ImportStats) -> None:
         """One page imported: its own counters and the run's so far."""
 
+    def lock_notice(self, message: str) -> None:
+        """Another import holds the lock (``message``: whose, since when, how long we wait), or
+        held it and stopped (we took it over)."""
+
+    def retrying(self, page: ParsedPage | None, attempt: int, pause: float, reason: str) -> None:
+        """A page (None: taking the import lock) met a transient database error (``reason``);
+        it is tried again after ``pause`` seconds."""
+
 
 def open_source(options: SeedOptions) -> Source:
     if not 1 <= options.page_size <= MAX_PAGE_SIZE:
@@ -175,8 +204,9 @@ def seed(options: SeedOptions, report: Report | None = None) -> ImportStats:
     """
     started = time.monotonic()
     report = report or Report()
-    if options.db_wait is not None and options.db_wait < 0:
-        raise SeedError(f"--db-wait must not be negative, got {options.db_wait:g}")
+    for name in ("db_wait", "db_retry", "lock_wait"):
+        if (value := getattr(options, name)) is not None and value < 0:
+            raise SeedError(f"--{name.replace('_', '-')} must not be negative, got {value:g}")
     if options.dry_run and options.overwrite_local_edits:
         raise SeedError("--overwrite-local-edits writes: it cannot go with --dry-run")
     source = open_source(options)
@@ -191,14 +221,23 @@ def seed(options: SeedOptions, report: Report | None = None) -> ImportStats:
                 migrated=True,
                 on_retry=lambda n, pause, why: report.waiting(n, pause, mask_secrets(why)[:300]),
             )
-        report.started(source)
-        for page in source.pages:
-            result = importer.import_page(page)
-            next_offset = page.offset + page.size
-            report.page(page, result, importer.stats)
+        lock = _lock(options, report)
+        settled = _settled(lock, importer.using)
+        try:
+            report.started(source)
+            for page in source.pages:
+                lock.check()
+                budget = max(options.db_retry, settled - time.monotonic())
+                result = _with_retries(importer.import_page, page, budget, report)
+                next_offset = page.offset + page.size
+                report.page(page, result, importer.stats)
+        finally:
+            lock.release()
     except DatabaseNotReady as exc:
         raise SeedError(mask_secrets(str(exc))[:500]) from None
-    except (MarvelAPIError, RecordingError) as exc:
+    except ImportRunning as exc:
+        raise SeedError(str(exc)) from None
+    except (MarvelAPIError, RecordingError, ImportLockLost) as exc:
         failure = str(exc)
     except DATABASE_ERRORS as exc:
         failure = f"database error: {describe(exc, longest=500)}"
@@ -216,3 +255,71 @@ def seed(options: SeedOptions, report: Report | None = None) -> ImportStats:
             )
         raise SeedError(f"seed_marvel failed: {failure}", stats)
     return stats
+
+
+class _NoLock:
+    """What a dry run holds: it writes nothing, so it needs no lock."""
+
+    replaced = None
+
+    def check(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+def _lock(options: SeedOptions, report: Report):
+    if options.dry_run:
+        return _NoLock()
+
+    def acquire(_page):
+        return acquire_import_lock(wait=options.lock_wait, on_wait=report.lock_notice)
+
+    return _with_retries(acquire, None, options.db_retry, report)
+
+
+def _settled(lock, using: str) -> float:
+    """When (time.monotonic()) a stopped import we took the lock over from can no longer hold
+    documents: its last transaction, begun before its next heartbeat, is aborted by MongoDB
+    within the server's transaction lifetime. Until then a page's write conflicts are retried
+    whatever --db-retry says."""
+    if lock.replaced is None:
+        return 0.0
+    lifetime = transaction_lifetime(using)
+    if not lifetime:
+        return 0.0
+    ends = lock.replaced + timedelta(seconds=HEARTBEAT_SECONDS + lifetime + SETTLE_MARGIN)
+    return time.monotonic() + (ends - timezone.now()).total_seconds()
+
+
+def _retryable(error: BaseException) -> bool:
+    # IntegrityError: another writer inserted a row this page was about to (an import that
+    # bypassed the lock, an admin add): read the page again and it finds the row.
+    return isinstance(error, IntegrityError) or is_transient(error)
+
+
+def _conflicts_persist(state) -> bool:
+    """Stop after CONFLICT_ATTEMPTS tries that met an IntegrityError: a row another writer
+    made is found on the next read; one that still conflicts is a real error."""
+    error = state.outcome.exception()
+    return isinstance(error, IntegrityError) and state.attempt_number >= CONFLICT_ATTEMPTS
+
+
+def _with_retries(work, page: ParsedPage | None, seconds: float, report: Report):
+    """`work(page)`, tried again while it meets transient database errors, with exponential
+    backoff and jitter, for up to `seconds`. A page's import is idempotent (read, compare,
+    write), so trying it again is safe."""
+
+    def before_sleep(state) -> None:
+        reason = describe(state.outcome.exception(), longest=300)
+        report.retrying(page, state.attempt_number, state.upcoming_sleep, reason)
+
+    retrying = Retrying(
+        retry=retry_if_exception(_retryable),
+        stop=stop_after_delay(seconds) | _conflicts_persist,
+        wait=wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(work, page)

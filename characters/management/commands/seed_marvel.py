@@ -10,7 +10,16 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from characters.ingest.seed import MAX_PAGE_SIZE, ImportStats, Report, SeedError, SeedOptions, seed
+from characters.ingest.seed import (
+    DB_RETRY_SECONDS,
+    LOCK_WAIT_SECONDS,
+    MAX_PAGE_SIZE,
+    ImportStats,
+    Report,
+    SeedError,
+    SeedOptions,
+    seed,
+)
 
 # -v 0 silences their retry warnings too; failures are still raised.
 CHATTY_LOGGERS = ("characters.ingest.api", "urllib3")
@@ -40,6 +49,18 @@ class Command(Report, BaseCommand):
         )
         add("--json", action="store_true", help="The counters as JSON, the last line of stdout")
         add("--db-wait", type=float, default=120.0, help="Seconds to wait for a migrated database")
+        add(
+            "--db-retry",
+            type=float,
+            default=DB_RETRY_SECONDS,
+            help=f"Seconds to retry a page through a failover; default {DB_RETRY_SECONDS:g}",
+        )
+        add(
+            "--lock-wait",
+            type=float,
+            default=LOCK_WAIT_SECONDS,
+            help=f"Seconds to wait for another import; default {LOCK_WAIT_SECONDS:g}",
+        )
         add("--retries", type=int, help="api: retries a request; default: $MARVEL_RETRIES, else 5")
         add("--backoff", type=float, help="api: waits backoff*2**n s; default: $MARVEL_BACKOFF, 1")
         add("--timeout", type=float, help="api: seconds per request; default: $MARVEL_TIMEOUT, 30")
@@ -111,6 +132,19 @@ class Command(Report, BaseCommand):
                 f"{result.characters_created} created, {result.characters_updated} updated, "
                 f"{result.characters_unchanged} unchanged, {result.characters_skipped} skipped "
                 f"({stats.characters_read}{of} characters)"
+            )
+
+    def lock_notice(self, message):
+        if self.verbosity >= 1:
+            self.stderr.write(message)
+
+    def retrying(self, page, attempt, pause, reason):
+        if self.verbosity >= 1:
+            what = "taking the import lock" if page is None else f"page at offset {page.offset}"
+            self.stderr.write(
+                self.style.WARNING(
+                    f"warning: {what}, attempt {attempt} failed, retrying in {pause:.1f}s: {reason}"
+                )
             )
 
     # --- output -----------------------------------------------------------------------------
