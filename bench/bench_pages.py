@@ -140,8 +140,10 @@ def wait_ready(port: int, limit: float = 30.0) -> None:
 # --- the load generator (runs in its own process) -------------------------------------------
 
 
-def drive(port, path, concurrency, total, max_seconds, warmup):
-    """`total` GETs of `path` from `concurrency` keep-alive clients; returns latencies, errors."""
+def drive(port, path, concurrency, total, max_seconds, warmup, headers=None):
+    """`total` GETs of `path` from `concurrency` keep-alive clients; returns latencies, errors.
+    `headers` are sent with every request (e.g. a session cookie)."""
+    headers = {"Host": HOST, **(headers or {})}
     lock = threading.Lock()
     issued = 0
     latencies, errors = [], []
@@ -157,7 +159,7 @@ def drive(port, path, concurrency, total, max_seconds, warmup):
                 issued += 1
             start = time.perf_counter()
             try:
-                conn.request("GET", path, headers={"Host": HOST})
+                conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 ok = response.status == 200
@@ -174,7 +176,7 @@ def drive(port, path, concurrency, total, max_seconds, warmup):
 
     for _ in range(warmup):  # fill caches and connection pools first; not measured
         conn = HTTPConnection(HOST, port, timeout=10)
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers)
         conn.getresponse().read()
         conn.close()
     deadline[0] = time.perf_counter() + max_seconds
@@ -189,8 +191,9 @@ def drive(port, path, concurrency, total, max_seconds, warmup):
 
 
 def load_process(port, jobs, concurrency, total, max_seconds, warmup, results):
-    for name, path in jobs:
-        results.put((name, path, drive(port, path, concurrency, total, max_seconds, warmup)))
+    for name, path, *headers in jobs:  # (name, path) or (name, path, headers)
+        figures = drive(port, path, concurrency, total, max_seconds, warmup, *headers)
+        results.put((name, path, figures))
     results.put(None)
 
 
