@@ -2,8 +2,11 @@
 
 import pytest
 from django.core.management import call_command
+from django.core.paginator import EmptyPage
+from django.db import DEFAULT_DB_ALIAS
 
-from characters.models import LOCAL_ID_START, Character, Comic
+from characters.models import LOCAL_ID_START, Character, Comic, IndexedPaginator
+from marvelsite.transactions import atomic
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +150,49 @@ def test_image_url_and_canonical_url(hulk):
     assert hulk.slug == "hulk"
     assert hulk.get_absolute_url().startswith("/characters/1009351/hulk")
     assert Character(name="???").slug == "character"
+
+
+# --- IndexedPaginator: a bounded page range; counts ------------------------------------------
+
+
+@pytest.fixture
+def fifty():
+    Character.objects.bulk_create(Character(id=n, name=f"C{n:03d}") for n in range(1, 51))
+
+
+def test_the_paginator_serves_max_pages_and_says_the_list_is_longer(fifty):
+    rows = Character.objects.ordered("name")
+    paginator = IndexedPaginator(rows, 7, max_pages=3)
+    assert (paginator.count, paginator.num_pages, paginator.truncated) == (50, 3, True)
+    assert list(paginator.page_range) == [1, 2, 3]
+    last = paginator.page(3)
+    assert [c.name for c in last] == [f"C{n:03d}" for n in range(15, 22)]
+    assert (last.start_index(), last.end_index(), last.has_next()) == (15, 21, False)
+    with pytest.raises(EmptyPage):
+        paginator.page(4)
+    assert paginator.get_page(99).number == 3  # what the list view asks for a deep page
+
+
+def test_a_list_within_the_bound_pages_as_django_does(fifty):
+    rows = Character.objects.ordered("-name")
+    paginator = IndexedPaginator(rows, 7, orphans=2)
+    assert (paginator.num_pages, paginator.truncated) == (7, False)
+    last = paginator.page(7)
+    assert [c.name for c in last] == [f"C{n:03d}" for n in range(8, 0, -1)]  # 2 orphans kept
+    assert (last.start_index(), last.end_index()) == (43, 50)
+    assert IndexedPaginator(Character.objects.none(), 7).page(1).end_index() == 0
+
+
+def test_counts_with_and_without_a_filter(fifty, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert Character.objects.count() == 50
+    with django_assert_num_queries(1):
+        assert Character.objects.search("C04").count() == 10
+    Character.objects.filter(id__gt=40).delete()
+    assert Character.objects.count() == Character.objects.all()[:100].count() == 40
+
+
+def test_a_count_inside_a_transaction(fifty):
+    # MongoDB refuses $collStats in a transaction: the count reads the id index there instead.
+    with atomic(DEFAULT_DB_ALIAS):
+        assert Character.objects.count() == 50

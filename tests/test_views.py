@@ -8,7 +8,7 @@ from django.db import IntegrityError, OperationalError, connections
 from django.template.loader import render_to_string
 from pymongo.errors import ServerSelectionTimeoutError
 
-from characters.models import Character, Comic
+from characters.models import Character, Comic, IndexedPaginator
 from tests.support.page_data import IMAGE_PATH, make_character, make_many
 
 pytestmark = pytest.mark.django_db
@@ -174,6 +174,21 @@ def test_list_paginates_24_a_page_with_count_and_rel_links(client):
     assert 'rel="next"' not in html
     assert '<link rel="canonical" href="/characters/?page=2">' in html
     assert_attribution(second)
+
+
+def test_list_serves_a_bounded_page_range(client, monkeypatch):
+    # A page costs its offset on both backends: pages past max_pages are not served.
+    monkeypatch.setattr(IndexedPaginator, "max_pages", 2)
+    make_many(100)
+    deep = client.get("/characters/", {"page": "4"})
+    assert deep.status_code == 200
+    assert card_ids(deep) == list(range(25, 49))  # page 2, the last one served
+    html = deep.content.decode()
+    assert "100 characters" in html  # the count stays the number of characters
+    assert "page 2 of 2" in html
+    assert 'rel="next"' not in html
+    reversed_sort = client.get("/characters/", {"sort": "-name"})
+    assert card_ids(reversed_sort)[0] == 100  # the other end is a sort away
 
 
 def test_search_is_case_insensitive_contains(client):
