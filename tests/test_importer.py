@@ -10,6 +10,7 @@ from django.db import DatabaseError, connection
 from django.db.models.query import QuerySet
 from django.test.utils import CaptureQueriesContext
 
+from characters.ingest import importer as importer_module
 from characters.ingest.importer import Importer, Link
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_results
@@ -273,3 +274,23 @@ def test_comics_seen_on_an_earlier_page_are_not_read_again(raw_characters):
     assert len(reads(queries.captured_queries)) == 2  # characters and links: no comics read
     assert (result.comics_updated, result.characters_unchanged) == (1, 1)
     assert Comic.objects.get(id=21366).title == "Retitled on a later page"
+
+
+def test_an_import_remembers_the_most_recently_seen_comics_only(raw_characters, monkeypatch):
+    monkeypatch.setattr(importer_module, "KNOWN_COMICS", 25)
+    listing = [c for c in raw_characters if len(c["comics"]["items"]) == 20][:3]
+    importer = Importer()
+    for offset, character in enumerate(listing):
+        importer.import_page(page([character], offset))
+    comic_ids = [
+        [int(item["resourceURI"].rsplit("/", 1)[1]) for item in c["comics"]["items"]]
+        for c in listing
+    ]
+    known = list(importer._known_comics)
+    assert len(known) == 25  # memory bounded, whatever the catalogue
+    assert set(known) >= set(comic_ids[2])  # the latest page's comics are all kept
+    # The first page's comics are read again when a later page lists them; still no writes.
+    with CaptureQueriesContext(connection) as queries:
+        again = importer.import_page(page([listing[0]], 0))
+    assert len(reads(queries.captured_queries)) == 3
+    assert again.writes == 0

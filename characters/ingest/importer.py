@@ -31,6 +31,7 @@ would have changed.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 
@@ -56,6 +57,8 @@ CHARACTER_FIELDS = (
     "urls",
 )
 COMIC_FIELDS = ("title", "resource_uri")
+# Comics an import remembers between pages (about 300 bytes each); see Importer.__init__.
+KNOWN_COMICS = 20_000
 Link = Character.comics.through
 # The account admin log entries of `--overwrite-local-edits` are made by (inactive, no password).
 LOG_USERNAME = "seed_marvel"
@@ -182,8 +185,10 @@ class Importer:
         self.using = using
         self.stats = ImportStats()
         # Comics as this run left them (title, resource_uri, local_edits): read or written by
-        # an earlier page (in a dry run, as it would have written them). Pages share many
-        # comics, so later pages read only the ones not seen yet.
+        # a recent page (in a dry run, as it would have written them). Neighbouring pages
+        # share many comics, so later pages read only the ones not seen lately. The most
+        # recently seen KNOWN_COMICS only: all of them would grow with the catalogue (about
+        # 200 MB for 673,000 comics), and a page's reads are bounded by its own comics anyway.
         self._known_comics: dict[int, tuple[str, str, dict | None]] = {}
         self._log_user_id = None
 
@@ -200,9 +205,19 @@ class Importer:
                 # After the commit, outside the transaction: the pages show the import at once.
                 CatalogueVersion.bump(using=self.using)
             # Only once the page is written (a failed page's comics are read again).
-            self._known_comics.update(plan.comics)
+            self._remember(plan.comics)
         self.stats.add(result)
         return result
+
+    def _remember(self, comics: dict[int, tuple]) -> None:
+        """Keep `comics` as the most recently seen; forget the least recently seen beyond
+        KNOWN_COMICS (a dict keeps insertion order: oldest first)."""
+        known = self._known_comics
+        for comic_id, values in comics.items():
+            known.pop(comic_id, None)
+            known[comic_id] = values
+        for comic_id in list(itertools.islice(known, max(len(known) - KNOWN_COMICS, 0))):
+            del known[comic_id]
 
     def _plan(self, records: list[CharacterRecord], result: ImportStats) -> _Plan:
         """Read what the page touches (at most 4 queries) and work out the changes."""
