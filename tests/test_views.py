@@ -187,6 +187,8 @@ def test_list_serves_a_bounded_page_range(client, monkeypatch):
     assert "100 characters" in html  # the count stays the number of characters
     assert "page 2 of 2" in html
     assert 'rel="next"' not in html
+    assert "Only the first 2 pages are listed" in html
+    assert "Only the first" not in client.get("/characters/", {"q": "hero 00"}).content.decode()
     reversed_sort = client.get("/characters/", {"sort": "-name"})
     assert card_ids(reversed_sort)[0] == 100  # the other end is a sort away
 
