@@ -17,12 +17,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
+
+def verbatim(name: str, default: str = "") -> str:
+    """A secret exactly as given: django-environ takes a value starting with "$" for a
+    reference to another variable, and keys made by Django's get_random_secret_key() can."""
+    return env.ENVIRON.get(name, default)
+
+
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 if DEBUG:
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-debug-only-key")
+    SECRET_KEY = verbatim("DJANGO_SECRET_KEY", default="insecure-debug-only-key")
 else:
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+    SECRET_KEY = verbatim("DJANGO_SECRET_KEY")
     if not SECRET_KEY:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set: it is required unless DJANGO_DEBUG=true."
@@ -224,7 +231,7 @@ PAGE_CACHE_SECONDS = env.int("MARVELSITE_PAGE_CACHE_SECONDS", default=60)
 # here: the seed reads them and names the variable when one is wrong, so a typo fails the seed
 # Job, never the site.
 MARVEL_PUBLIC_KEY = env.str("MARVEL_PUBLIC_KEY", default="")
-MARVEL_PRIVATE_KEY = env.str("MARVEL_PRIVATE_KEY", default="")
+MARVEL_PRIVATE_KEY = verbatim("MARVEL_PRIVATE_KEY")
 MARVEL_API_BASE_URL = env.str("MARVEL_API_BASE_URL", default="")
 MARVEL_RETRIES = env.str("MARVEL_RETRIES", default="")
 MARVEL_BACKOFF = env.str("MARVEL_BACKOFF", default="")

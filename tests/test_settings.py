@@ -129,6 +129,19 @@ def test_missing_secret_key_is_one_clear_line(tmp_path):
     )
 
 
+def test_secrets_are_read_verbatim_even_with_a_leading_dollar(tmp_path):
+    # Django's get_random_secret_key() draws from a set that includes "$"; django-environ
+    # would read such a value as a reference to another variable.
+    key = "$" + PRODUCTION["DJANGO_SECRET_KEY"]
+    env = {**PRODUCTION, "DJANGO_SECRET_KEY": key, "MARVEL_PRIVATE_KEY": "$private"}
+    script = (
+        "from django.conf import settings; print(settings.SECRET_KEY, settings.MARVEL_PRIVATE_KEY)"
+    )
+    result = run_manage("shell", "-c", script, data_dir=tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == [key, "$private"]
+
+
 def test_incomplete_mongodb_settings_are_one_clear_line(tmp_path):
     seeds_without_password = {k: v for k, v in SEEDS.items() if k != "MONGO_PASSWORD"}
     result = run_manage("check", data_dir=tmp_path, **PRODUCTION, **seeds_without_password)
