@@ -281,15 +281,16 @@ def _lock(options: SeedOptions, report: Report):
 
 def _settled(lock, using: str) -> float:
     """When (time.monotonic()) a stopped import we took the lock over from can no longer hold
-    documents: its last transaction, begun before its next heartbeat, is aborted by MongoDB
-    within the server's transaction lifetime. Until then a page's write conflicts are retried
-    whatever --db-retry says."""
+    documents: its last transaction began before its next heartbeat, expires after the server's
+    transaction lifetime, and is aborted by a periodic job that may come up to half a lifetime
+    later (measured: 63-68 s after a kill with the default 60 s; slower on a loaded machine).
+    Until then a page's write conflicts are retried whatever --db-retry says."""
     if lock.replaced is None:
         return 0.0
     lifetime = transaction_lifetime(using)
     if not lifetime:
         return 0.0
-    ends = lock.replaced + timedelta(seconds=HEARTBEAT_SECONDS + lifetime + SETTLE_MARGIN)
+    ends = lock.replaced + timedelta(seconds=HEARTBEAT_SECONDS + 2 * lifetime + SETTLE_MARGIN)
     return time.monotonic() + (ends - timezone.now()).total_seconds()
 
 
