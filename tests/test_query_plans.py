@@ -15,9 +15,10 @@ from django.db import connection
 
 from characters import ownership
 from characters.ingest.importer import Importer
+from characters.ingest.lock import import_lock
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_results
-from characters.models import Character, Comic, DeletedCharacter
+from characters.models import Character, Comic, DeletedCharacter, ImportLock
 from tests.support.page_data import IMAGE_PATH
 from tests.support.query_plans import RECORDER, explain
 
@@ -268,3 +269,19 @@ def test_admin_ownership_actions_are_index_served_and_flat(size, admin_client):
         assert docs_examined(ours) <= MOST_DOCS_PER_PAGE, (label, docs_examined(ours))
     assert Character.objects.get(pk=5).local_edits is None
     assert not DeletedCharacter.objects.filter(pk=7).exists()
+
+
+def test_the_import_lock_is_index_served():
+    # Taken, beaten, taken over from a stopped import, released: each by the id index.
+    def take_and_take_over():
+        with import_lock(wait=0, heartbeat_seconds=0.01) as held:
+            ImportLock.objects.filter(id=1).update(
+                host="elsewhere", heartbeat_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+            )
+            with import_lock(wait=0):  # a stale lock: taken over, else ImportRunning
+                pass
+            assert held.token
+
+    plans = plans_of(take_and_take_over)
+    assert any(plan.collection == "characters_importlock" for plan in plans)
+    assert_index_served("the import lock", plans)
