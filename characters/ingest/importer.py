@@ -112,6 +112,27 @@ class ImportStats:
         data["seconds"] = round(self.seconds, 3)
         return data
 
+    def summary(self, *, dry_run: bool = False, source: str | None = None) -> str:
+        """The run in one line, as seed_marvel prints it."""
+
+        def counted(n: int, what: str) -> str:
+            return f"{n} {what}{'' if n == 1 else 's'}"
+
+        verb = "Dry run, nothing written: would have" if dry_run else "Done:"
+        overwritten = self.local_edits_overwritten
+        return (
+            f"{verb} {self.characters_created} characters created, "
+            f"{self.characters_updated} updated, {self.characters_unchanged} unchanged, "
+            f"{self.characters_skipped} skipped; comics {self.comics_created} created, "
+            f"{self.comics_updated} updated; links {self.links_created} added, "
+            f"{self.links_deleted} removed; {counted(self.local_edits_kept, 'local edit')} kept"
+            + (f", {overwritten} overwritten" if overwritten else "")
+            + f"; {counted(self.pages, 'page')}"
+            + (f" from {source}" if source else "")
+            + f" in {self.seconds:.1f}s"
+            + (f"; {counted(self.errors, 'error')}" if self.errors else "")
+        )
+
 
 def _normal_datetime(value: datetime | None) -> datetime | None:
     """Comparable datetimes: aware UTC, millisecond precision (what MongoDB keeps)."""

@@ -153,25 +153,6 @@ class Command(Report, BaseCommand):
         return self.stderr.isatty()
 
     def _summary(self, stats: ImportStats, dry_run: bool) -> None:
-        if self.verbosity < 1:
-            return
-        verb = "Dry run, nothing written: would have" if dry_run else "Done:"
-        line = (
-            f"{verb} {stats.characters_created} characters created, "
-            f"{stats.characters_updated} updated, {stats.characters_unchanged} unchanged, "
-            f"{stats.characters_skipped} skipped; comics {stats.comics_created} created, "
-            f"{stats.comics_updated} updated; links {stats.links_created} added, "
-            f"{stats.links_deleted} removed; {stats.local_edits_kept} local edit"
-            f"{'' if stats.local_edits_kept == 1 else 's'} kept"
-            + (
-                f", {stats.local_edits_overwritten} overwritten"
-                if stats.local_edits_overwritten
-                else ""
-            )
-            + f"; {stats.pages} page{'' if stats.pages == 1 else 's'}"
-            + (f" from {self.label}" if self.label else "")
-            + f" in {stats.seconds:.1f}s"
-        )
-        if stats.errors:
-            line += f"; {stats.errors} error{'s' if stats.errors > 1 else ''}"
-        self.stdout.write((self.style.ERROR if stats.errors else self.style.SUCCESS)(line))
+        if self.verbosity >= 1:
+            line = stats.summary(dry_run=dry_run, source=self.label)
+            self.stdout.write((self.style.ERROR if stats.errors else self.style.SUCCESS)(line))
