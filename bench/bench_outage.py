@@ -324,18 +324,7 @@ def main() -> int:
     )
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-outage-"))
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("MONGO", "DJANGO_", "MARVEL", "GUNICORN_BIND"))
-    }
-    env.update(
-        DJANGO_SECRET_KEY="bench-only-not-secret",  # noqa: S106 - a throw-away local server
-        DJANGO_DEBUG="false",
-        DJANGO_ALLOWED_HOSTS=HOST,
-        DJANGO_SECURE_SSL_REDIRECT="false",
-        DJANGO_SECURE_COOKIES="false",
-        DJANGO_LOG_LEVEL="WARNING",
+    env = pages.server_env(
         DJANGO_SUPERUSER_USERNAME=ADMIN_USER,
         DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
         MARVELSITE_DATA_DIR=str(workdir),

@@ -98,6 +98,25 @@ print(json.dumps({
 PICKED = ("characters", "comics", "links", "deep_page", "character", "comic")
 
 
+def server_env(**settings: str) -> dict:
+    """This process's environment without the site's own settings (so the caller's database or
+    keys never leak in), plus a throw-away local production-like server's, plus `settings`."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MONGO", "DJANGO_", "MARVEL", "GUNICORN_BIND", "OFFSET"))
+    }
+    return env | {
+        "DJANGO_SECRET_KEY": "bench-only-not-secret",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": HOST,
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SECURE_COOKIES": "false",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        **settings,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -226,19 +245,7 @@ def main() -> int:
         parser.error(f"unknown backend(s) {sorted(unknown)}; choose from {', '.join(BACKENDS)}")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pages-"))
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("MONGO", "DJANGO_", "MARVEL", "GUNICORN_BIND"))
-    }
-    env.update(
-        DJANGO_SECRET_KEY="bench-only-not-secret",  # noqa: S106 - a throw-away local server
-        DJANGO_DEBUG="false",
-        DJANGO_ALLOWED_HOSTS=HOST,
-        DJANGO_SECURE_SSL_REDIRECT="false",
-        DJANGO_SECURE_COOKIES="false",
-        DJANGO_LOG_LEVEL="WARNING",
-    )
+    env = server_env()
     status = 0
     try:
         with contextlib.ExitStack() as stack:
