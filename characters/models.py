@@ -142,7 +142,8 @@ class IndexedQuerySet(models.QuerySet):
             connection = connections[self.db]
             if not connection.in_atomic_block_mongo:  # $collStats is refused in a transaction
                 # The collection's own count of its documents (metadata: no key or document
-                # is read, whatever the size); exact, but after an unclean shutdown.
+                # is read, whatever the size); exact, except after an unclean shutdown of
+                # the server, until it validates the collection.
                 return document_count(connection.get_collection(self.model._meta.db_table))
             # Every id is >= 0: a COUNT_SCAN of the id index reads keys, never documents.
             return super(IndexedQuerySet, self.filter(id__gte=0)).count()
