@@ -16,11 +16,14 @@ scripts/local_mongo.py, started for the run and stopped by pid at the end):
   in its own process: its own ``seconds`` (start-up excluded), characters per second, the
   process's peak RSS (``wait4``); then the same command again over the imported data (a
   no-change re-run, which must write nothing);
-- pages, uncached (``MARVELSITE_PAGE_CACHE_SECONDS=0``), served by gunicorn exactly as the
-  container does (bench/bench_pages.py's ``serve``), a bounded load from a second process on
-  127.0.0.1 (bench_pages's ``load``): requests/s and p95 for the first and the last-but-one
-  list page, a search (``?q=man``), the character with the most comics, the comic with the
-  most characters, the home page, and the admin changelist with a search (a staff session);
+- pages, uncached (``MARVELSITE_PAGE_CACHE_SECONDS=0``), once every import is done: every
+  backend and scale served at once by its own gunicorn, exactly as the container runs it
+  (bench/bench_pages.py's ``serve``), and a bounded load from a second process on 127.0.0.1
+  (bench_pages's ``load``) URL by URL, each backend and scale in turn, so that a change in the
+  machine's load weighs on every scale alike: requests/s, p95 and the server's CPU time per
+  request (gunicorn's processes and mongod, from /proc) for the first and the last-but-one
+  list page served, a search (``?q=man``), the character with the most comics, the comic with
+  the most characters, the home page, and the admin changelist with a search (a staff session);
 - on MongoDB, the documents and index keys examined by one request of each page (the
   database profiler, level 2, on for that request only).
 
@@ -73,7 +76,8 @@ from characters.models import Character, Comic
 from characters.views import CharacterListView
 Link = Character.comics.through
 total = Character.objects.count()
-pages = max(1, -(-total // CharacterListView.paginate_by))
+# The last pages the list serves (IndexedPaginator stops at max_pages).
+pages = CharacterListView.paginator_class(Character.objects.ordered("name"), 24).num_pages
 busiest = Character.objects.order_by("-comics_available", "id").first()
 crowded = Link.objects.values("comic_id").annotate(n=Count("id")).order_by("-n", "comic_id")[0]
 User = get_user_model()
@@ -204,9 +208,10 @@ def profile_pages(uri: str, name: str, port: int, jobs) -> dict:
     return found
 
 
-def measure(
-    backend: str, scale: int, folder: Path, env: dict, options, workdir: Path, mongod: int | None
+def prepare(
+    backend: str, scale: int, folder: Path, env: dict, workdir: Path, mongod: int | None
 ) -> dict:
+    """Migrate, import, import again (no change); what the pages will ask for."""
     log = workdir / f"{backend}-{scale}.log"
     manage(env, "migrate", "--noinput", "-v0")
     first = seed(env, folder, log, mongod)
@@ -230,48 +235,59 @@ def measure(
         ("home", "/"),
         ("admin search", "/admin/characters/character/?q=man", cookie),
     ]
-    served = {**env, "MARVELSITE_PAGE_CACHE_SECONDS": "0"}
-    with serve(served, workdir) as port:
-        pids = server_pids(port, mongod)
-        before = loadavg()
-        started = time.perf_counter()
-        rows, cpu = [], {}
-        for job in jobs:  # one at a time, to read the server's CPU time around each
-            spent = cpu_seconds(pids)
-            rows += load(port, [job], options)
-            cpu[job[0]] = cpu_seconds(pids) - spent
-        seconds = time.perf_counter() - started
-        examined = (
-            profile_pages(env["MONGODB_URI"], env["MONGODB_NAME"], port, jobs[1:])
-            if backend == "mongodb"
-            else {}
+    return {"env": env, "info": info, "first": first, "rerun": rerun, "jobs": jobs}
+
+
+def measure_pages(prepared: dict, options, workdir: Path, mongod: int | None) -> None:
+    """Serve every (backend, scale) at once, gunicorn as in the container, page cache off, and
+    load them URL by URL, each in turn: a change in the machine's load during the run weighs
+    on every scale alike. Adds "pages" (and on MongoDB "examined") to each prepared entry."""
+    with contextlib.ExitStack() as servers:
+        ports, pids = {}, {}
+        for key, entry in prepared.items():
+            served = {**entry["env"], "MARVELSITE_PAGE_CACHE_SECONDS": "0"}
+            ports[key] = servers.enter_context(serve(served, workdir))
+            pids[key] = server_pids(ports[key], mongod if key[0] == "mongodb" else None)
+        before, started = loadavg(), time.perf_counter()
+        rows = {key: [] for key in prepared}
+        cpu = {key: {} for key in prepared}
+        for index in range(len(next(iter(prepared.values()))["jobs"])):
+            for key, entry in prepared.items():
+                job = entry["jobs"][index]
+                spent = cpu_seconds(pids[key])
+                rows[key] += load(ports[key], [job], options)
+                cpu[key][job[0]] = cpu_seconds(pids[key]) - spent
+        print(
+            f"pages: {time.perf_counter() - started:.0f}s of load, load average {before} "
+            f"before, {loadavg()} after",
+            flush=True,
         )
-    pages = {}
-    for name, _path, result in rows:
-        latencies = sorted(result["latencies"])
-        pages[name] = {
-            "rps": len(latencies) / result["wall"] if result["wall"] else 0.0,
-            # Server CPU (gunicorn + mongod) per request, warm-up requests included: unlike
-            # throughput, hardly moved by other processes on the machine.
-            "cpu_ms": cpu[name] * 1000 / (len(latencies) + options.warmup),
-            "p95": statistics.quantiles(latencies, n=20)[18] * 1000
-            if len(latencies) >= 2
-            else float("nan"),
-            "errors": len(result["errors"]),
-        }
-    print(
-        f"  {backend} {scale}x pages: {seconds:.0f}s of load, load average {before} before, "
-        f"{loadavg()} after; errors {sum(p['errors'] for p in pages.values())}",
-        flush=True,
-    )
-    return {
-        "info": info,
-        "first": first,
-        "rerun": rerun,
-        "pages": pages,
-        "examined": examined,
-        "load": f"{before} -> {loadavg()}",
-    }
+        for key, entry in prepared.items():
+            entry["load"] = f"{before} -> {loadavg()}"
+            entry["examined"] = (
+                profile_pages(
+                    entry["env"]["MONGODB_URI"],
+                    entry["env"]["MONGODB_NAME"],
+                    ports[key],
+                    entry["jobs"][1:],
+                )
+                if key[0] == "mongodb"
+                else {}
+            )
+    for key, entry in prepared.items():
+        entry["pages"] = {}
+        for name, _path, result in rows[key]:
+            latencies = sorted(result["latencies"])
+            entry["pages"][name] = {
+                "rps": len(latencies) / result["wall"] if result["wall"] else 0.0,
+                # Server CPU (gunicorn + mongod) per request, warm-up requests included:
+                # unlike throughput, hardly moved by other processes on the machine.
+                "cpu_ms": cpu[key][name] * 1000 / (len(latencies) + options.warmup),
+                "p95": statistics.quantiles(latencies, n=20)[18] * 1000
+                if len(latencies) >= 2
+                else float("nan"),
+                "errors": len(result["errors"]),
+            }
 
 
 def ratio(value: float, base: float) -> str:
@@ -445,6 +461,7 @@ def main() -> int:
                 mongod = replica_set.processes[0].pid
                 print(f"MongoDB: 1-member replica set at {uri}, cache {options.mongo_cache_gb} GB")
             manage(env | {"MARVELSITE_DATA_DIR": str(workdir)}, "collectstatic", "--noinput")
+            prepared = {}
             for scale in scales:
                 started = time.perf_counter()
                 folder = workdir / f"catalogue-{scale}"
@@ -462,16 +479,13 @@ def main() -> int:
                     backend_env = {**env, "MARVELSITE_DATA_DIR": str(data_dir)}
                     if backend == "mongodb":
                         backend_env.update(MONGODB_URI=uri, MONGODB_NAME=f"bench_scale_{scale}")
-                    results[backend][scale] = measure(
-                        backend, scale, folder, backend_env, options, workdir, mongod
+                    prepared[backend, scale] = prepare(
+                        backend, scale, folder, backend_env, workdir, mongod
                     )
-                    if backend == "mongodb":
-                        from pymongo import MongoClient
-
-                        with MongoClient(uri) as client:
-                            client.drop_database(f"bench_scale_{scale}")
-                    shutil.rmtree(data_dir, ignore_errors=True)
                 shutil.rmtree(folder, ignore_errors=True)
+            measure_pages(prepared, options, workdir, mongod)
+            for (backend, scale), entry in prepared.items():
+                results[backend][scale] = entry
         missed = report(results, scales)
         print(
             f"\nrun time {time.perf_counter() - run_started:.0f}s; load average {loadavg()}; "
