@@ -14,9 +14,10 @@ copying it N times and re-wiring the links at random:
 - character i copies template character i mod 1050 (block b = i // 1050): its number of
   listed comics (0-20; the API lists at most 20), ``comics.available`` (up to 2,606), its
   description (most are empty), its image (a third are "image_not_available"), ``modified``,
-  ``urls``; its name is the template's, with " (Earth-b)" after it for b >= 1, so a search
-  finds the same share of names at every scale;
-- comic j copies template comic j mod 6732: its title (" (Earth-b)" likewise) and its cast
+  ``urls``; its name is the template's, with "Earth-b " before it for b >= 1, so a search
+  finds the same share of names at every scale, and the first page by name (3-D Man, A-Bomb,
+  ...) shows the same characters, with as many comics, as at 1x;
+- comic j copies template comic j mod 6732: its title ("Earth-b " likewise) and its cast
   size (characters listing it: 1 for two thirds, up to 22 for the few crowded ones);
 - the links are a random matching of those two degree sequences over the whole catalogue
   (any character may list any comic), with no comic listed twice by one character.
@@ -94,7 +95,7 @@ class Template:
 
 
 def variant(text: str, block: int) -> str:
-    return text if block == 0 else f"{text} (Earth-{block})"
+    return text if block == 0 else f"Earth-{block} {text}"
 
 
 class Catalogue:

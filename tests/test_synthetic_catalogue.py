@@ -104,6 +104,9 @@ def test_the_bundled_distributions_n_times_over(tmp_path, bundled, scale):
         first_copy = [comic_id(i) for r in records[:1050] for i in r["comics"]["items"]]
         assert max(first_copy) - synthetic_catalogue.COMIC_ID_START >= 6732
         assert {r["name"] for r in records[1050:]}.isdisjoint(r["name"] for r in records[:1050])
+        # The list's first page by name shows the 1x characters, with as many comics each.
+        first_page = sorted(records, key=lambda r: r["name"])[:24]
+        assert all(r["id"] - synthetic_catalogue.CHARACTER_ID_START < 1050 for r in first_page)
 
 
 def test_records_are_made_one_at_a_time(tmp_path):
