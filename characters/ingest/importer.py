@@ -58,7 +58,7 @@ CHARACTER_FIELDS = (
 )
 COMIC_FIELDS = ("title", "resource_uri")
 # Comics an import remembers between pages (about 300 bytes each); see Importer.__init__.
-KNOWN_COMICS = 20_000
+KNOWN_COMICS = 100_000
 Link = Character.comics.through
 # The account admin log entries of `--overwrite-local-edits` are made by (inactive, no password).
 LOG_USERNAME = "seed_marvel"
@@ -208,8 +208,9 @@ class Importer:
         # Comics as this run left them (title, resource_uri, local_edits): read or written by
         # a recent page (in a dry run, as it would have written them). Neighbouring pages
         # share many comics, so later pages read only the ones not seen lately. The most
-        # recently seen KNOWN_COMICS only: all of them would grow with the catalogue (about
-        # 200 MB for 673,000 comics), and a page's reads are bounded by its own comics anyway.
+        # recently seen KNOWN_COMICS only (about 35 MB): all of them would grow with the
+        # catalogue (about 250 MB for 673,000 comics); a page's reads stay bounded by its own
+        # comics either way.
         self._known_comics: dict[int, tuple[str, str, dict | None]] = {}
         self._log_user_id = None
 
