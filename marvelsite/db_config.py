@@ -88,6 +88,10 @@ def mongodb_uri(env: Mapping[str, str]) -> str | None:
     return f"mongodb://{userinfo}@{members}/?{query}"
 
 
+# SQLite's page cache per connection, in KiB (see database_settings).
+SQLITE_CACHE_KB = 32_000
+
+
 def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
     """The DATABASES["default"] entry for this environment."""
     uri = mongodb_uri(env)
@@ -101,7 +105,10 @@ def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
             "OPTIONS": {
                 # Readers never wait for a writer (the seed command while the site serves), and
                 # a write transaction takes its lock at BEGIN instead of failing when it upgrades.
-                "init_command": "PRAGMA journal_mode=WAL",
+                # Each kept connection caches up to 32 MB of pages (SQLite's default is 2 MB):
+                # a page's comic titles are random reads all over a large catalogue's tables
+                # (1.4x the CPU per list page at 100x the bundled set with 2 MB, 1.0x with 32 MB).
+                "init_command": f"PRAGMA journal_mode=WAL; PRAGMA cache_size=-{SQLITE_CACHE_KB}",
                 "transaction_mode": "IMMEDIATE",
                 # How long a write waits for another's lock (two admin saves, the seed command).
                 "timeout": 20,

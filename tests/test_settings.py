@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db.utils import ConnectionHandler
 
-from marvelsite.db_config import database_settings, mongodb_uri
+from marvelsite.db_config import SQLITE_CACHE_KB, database_settings, mongodb_uri
 from tests.support.manage import ROOT, run_manage
 
 SEEDS = {
@@ -35,6 +35,8 @@ def test_sqlite_serves_readers_beside_a_writer(tmp_path, django_db_blocker):
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA journal_mode")
             assert cursor.fetchone()[0] == "wal"
+            cursor.execute("PRAGMA cache_size")  # negative: KiB, not pages
+            assert cursor.fetchone()[0] == -SQLITE_CACHE_KB
         assert connection.transaction_mode == "IMMEDIATE"  # Django's BEGIN IMMEDIATE
         connection.close()
 
