@@ -50,7 +50,7 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pages import HOST, PYTHON, ROOT, load, serve, start_mongodb
+from bench_pages import HOST, PYTHON, ROOT, load, serve, server_env, start_mongodb
 from synthetic_catalogue import DEFAULT_SEED, Catalogue
 
 BACKENDS = ("sqlite", "mongodb")
@@ -428,19 +428,7 @@ def main() -> int:
 
     run_started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("MONGO", "DJANGO_", "MARVEL", "GUNICORN_BIND", "OFFSET"))
-    }
-    env.update(
-        DJANGO_SECRET_KEY="bench-only-not-secret",  # noqa: S106 - a throw-away local server
-        DJANGO_DEBUG="false",
-        DJANGO_ALLOWED_HOSTS=HOST,
-        DJANGO_SECURE_SSL_REDIRECT="false",
-        DJANGO_SECURE_COOKIES="false",
-        DJANGO_LOG_LEVEL="WARNING",
-    )
+    env = server_env()
     print(
         f"bench_scale: scales {', '.join(f'{s}x' for s in scales)}, seed {options.seed}, "
         f"backends {', '.join(backends)}; {os.cpu_count()} CPUs shared by all; load average "
