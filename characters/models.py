@@ -16,7 +16,6 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.text import slugify
-from django_mongodb_backend.query import wrap_database_errors
 from django_mongodb_backend.queryset import RawQuerySet
 
 # Ids from here up are made by this site (the admin); Marvel's ids are far below.
@@ -118,12 +117,6 @@ class LocalIdModel(models.Model):
         return highest[0].id + 1 if highest else LOCAL_ID_START
 
 
-@wrap_database_errors  # pymongo's errors as the backend's own queries raise them
-def document_count(collection) -> int:
-    stats = collection.aggregate([{"$collStats": {"count": {}}}])
-    return sum(shard["count"] for shard in stats)  # one row per shard
-
-
 class IndexedQuerySet(models.QuerySet):
     """Counts and ordered windows that MongoDB serves from an index, not a collection scan.
 
@@ -139,13 +132,9 @@ class IndexedQuerySet(models.QuerySet):
         query = self.query
         unfiltered = not (query.where or query.is_sliced or query.combinator or query.distinct)
         if self._on_mongodb() and unfiltered and self._result_cache is None:
-            connection = connections[self.db]
-            if not connection.in_atomic_block_mongo:  # $collStats is refused in a transaction
-                # The collection's own count of its documents (metadata: no key or document
-                # is read, whatever the size); exact, except after an unclean shutdown of
-                # the server, until it validates the collection.
-                return document_count(connection.get_collection(self.model._meta.db_table))
             # Every id is >= 0: a COUNT_SCAN of the id index reads keys, never documents.
+            # (Not $collStats: its count includes an open transaction's inserts, e.g. an
+            # import's page in flight or one killed mid-page until the server aborts it.)
             return super(IndexedQuerySet, self.filter(id__gte=0)).count()
         return super().count()
 

@@ -193,6 +193,5 @@ def test_counts_with_and_without_a_filter(fifty, django_assert_num_queries):
 
 
 def test_a_count_inside_a_transaction(fifty):
-    # MongoDB refuses $collStats in a transaction: the count reads the id index there instead.
     with atomic(DEFAULT_DB_ALIAS):
         assert Character.objects.count() == 50
