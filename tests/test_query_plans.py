@@ -275,8 +275,12 @@ def test_the_import_lock_is_index_served():
     # Taken, beaten, taken over from a stopped import, released: each by the id index.
     def take_and_take_over():
         with import_lock(wait=0, heartbeat_seconds=0.01) as held:
+            # Another import's lock, stopped long ago (its own token: else this one's
+            # heartbeat, every 10 ms, could refresh it before the take-over looks).
             ImportLock.objects.filter(id=1).update(
-                host="elsewhere", heartbeat_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+                token="a-stopped-import",
+                host="elsewhere",
+                heartbeat_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
             )
             with import_lock(wait=0):  # a stale lock: taken over, else ImportRunning
                 pass
