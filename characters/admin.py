@@ -13,6 +13,7 @@ from django.utils.text import Truncator
 
 from characters import ownership
 from characters.models import Character, Comic, DeletedCharacter, IndexedPaginator
+from characters.page_cache import kept_count
 
 Link = Character.comics.through
 
@@ -203,6 +204,9 @@ class CharacterAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
     autocomplete_fields = ("comics",)
     list_per_page = 50
     paginator = IndexedPaginator
+    # Django's knob for big tables: no second count of every character beside a search's or a
+    # filter's ("5 results (Show all)", not "(105,000 total)").
+    show_full_result_count = False
     formfield_overrides = URL_FIELDS
     readonly_fields = ("id", "ownership", "preview", *CHARACTER_IMPORT_FIELDS)
     fieldsets = (
@@ -217,6 +221,12 @@ class CharacterAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return CharacterChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        # The count kept per catalogue version, as the public list's: an edit here changes the
+        # version, so the next count is a fresh one.
+        count = kept_count(queryset)
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, count=count)
 
     @admin.display(description="")
     def thumbnail(self, obj):
@@ -281,6 +291,9 @@ class ComicAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
     ordering = ("title", "id")
     list_per_page = 50
     paginator = IndexedPaginator
+    # Django's knob for big tables: no second count of every character beside a search's or a
+    # filter's ("5 results (Show all)", not "(105,000 total)").
+    show_full_result_count = False
     formfield_overrides = URL_FIELDS
     fields = (
         "id",

@@ -209,10 +209,14 @@ class IndexedPaginator(Paginator):
 
     max_pages = MAX_PAGES
 
-    def __init__(self, *args, max_pages: int | None = None, **kwargs):
+    def __init__(self, *args, max_pages: int | None = None, count: int | None = None, **kwargs):
+        """`count`: the number of rows when the caller knows it (a count kept per catalogue
+        version, characters/page_cache.py), else the rows are counted."""
         super().__init__(*args, **kwargs)
         if max_pages is not None:
             self.max_pages = max_pages
+        if count is not None:
+            self.count = count  # Paginator.count is a cached_property: this is its value
 
     @cached_property
     def num_pages(self) -> int:
@@ -455,7 +459,8 @@ class Character(LocalIdModel):
 class CatalogueVersion(models.Model):
     """One row whose token changes whenever the catalogue does: every ORM write to characters,
     comics or their links (signals, in any process: the admin's included) and every import
-    page that writes. Pages cache and tag themselves (ETag) with it, on every worker and pod.
+    page that writes. Pages cache and tag themselves (ETag) with it, on every worker and pod,
+    and lists keep their counts by it (characters/page_cache.py, which reads it).
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
@@ -466,10 +471,6 @@ class CatalogueVersion(models.Model):
 
     def __str__(self):
         return self.token
-
-    @classmethod
-    def current(cls) -> str:
-        return next(iter(cls.objects.filter(id=1).values_list("token", flat=True)), "")
 
     @classmethod
     def bump(cls, using: str | None = None) -> None:

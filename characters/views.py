@@ -15,7 +15,7 @@ from django.views.generic import DetailView, ListView, TemplateView
 from characters.cards import cards
 from characters.forms import FEATURED_COUNT, SORT_LABELS, CharacterFilterForm, FeaturedForm
 from characters.models import Character, Comic, IndexedPaginator
-from characters.page_cache import CachedPageMixin
+from characters.page_cache import CachedPageMixin, kept_count
 
 DETAIL_IMAGE = "portrait_uncanny"  # 300x450
 PLACEHOLDER_IMAGE = "img/placeholder.svg"
@@ -98,7 +98,8 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
         return self.filters.characters()
 
     def paginate_queryset(self, queryset, page_size):
-        paginator = self.get_paginator(queryset, page_size)
+        count = kept_count(queryset, self.catalogue_version)
+        paginator = self.get_paginator(queryset, page_size, count=count)
         page = paginator.get_page(self.filters.page_number)
         page.object_list = cards(page.object_list)
         return paginator, page, page.object_list, page.has_other_pages()

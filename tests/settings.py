@@ -22,6 +22,7 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 PAGE_CACHE_SECONDS = 0  # no page cache across tests; tests/test_views_cache.py turns it on
+COUNT_CACHE_SECONDS = 0  # counted on every request; tests/test_counts.py turns keeping on
 # One alias: pytest-django isolates each test on "default" and counts queries there. The
 # "reads" alias and its router are exercised against a real replica set by a real server
 # (tests/test_outage.py) and, for the routing decision itself, in tests/test_routing.py.

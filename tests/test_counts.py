@@ -1,0 +1,214 @@
+"""Counts kept per catalogue version (characters/page_cache.py): the public list's and the admin
+changelist's count is counted once per filter, version and process, then read from the cache;
+a write that changes the version (an admin edit, an import page, another process's signal) shows
+at once, and without a version row every count is fresh. And the version read itself: one
+indexed query, logged and counted as the ORM's are."""
+
+import pytest
+from django.core.cache import cache
+from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
+
+from characters.ingest.importer import Importer
+from characters.ingest.records import ParsedPage, parse_results
+from characters.models import CatalogueVersion, Character
+from characters.page_cache import kept_count, read_catalogue_version
+from tests.support.page_data import make_many
+from tests.support.query_plans import RECORDER, explain
+from tests.test_views import database_unreachable
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def counts_kept(settings):
+    settings.COUNT_CACHE_SECONDS = 60
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def listed(client, url="/characters/") -> int:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.context["page_obj"].paginator.count
+
+
+def admin_listed(admin_client, query="") -> int:
+    response = admin_client.get(f"/admin/characters/character/{query}")
+    assert response.status_code == 200
+    changelist = response.context["cl"]
+    assert changelist.full_result_count is None  # no second count of every character
+    return changelist.result_count
+
+
+def more_characters(count: int, start_id: int = 1000) -> None:
+    """Rows written without a model signal, as another process's bulk write would be."""
+    Character.objects.bulk_create(
+        [Character(id=start_id + n, name=f"Later {n:03d}") for n in range(count)]
+    )
+
+
+def test_a_filter_is_counted_once_per_version(client, django_assert_num_queries):
+    make_many(30, comics_each=2)
+    CatalogueVersion.bump()
+    with django_assert_num_queries(5):  # version + count + page + links + comic titles
+        assert listed(client) == 30
+    # Another page or sort of the same filter: its count is kept.
+    for url in ["/characters/?page=2", "/characters/?sort=-comics", "/characters/"]:
+        with django_assert_num_queries(4):  # version + page + links + comic titles
+            assert listed(client, url) == 30, url
+    # Another filter has a count of its own.
+    with django_assert_num_queries(5):
+        assert listed(client, "/characters/?q=hero 00") == 9
+    with django_assert_num_queries(5):
+        assert listed(client, "/characters/?image=1") == 15
+    with django_assert_num_queries(4):
+        assert listed(client, "/characters/?q=hero 00&page=1") == 9
+
+
+def test_with_the_page_cache_the_version_is_read_once(client, settings, django_assert_num_queries):
+    settings.PAGE_CACHE_SECONDS = 60
+    make_many(30, comics_each=2)
+    CatalogueVersion.bump()
+    with django_assert_num_queries(5):  # the page cache's version read serves the count too
+        assert listed(client) == 30
+    with django_assert_num_queries(4):  # a page not cached yet, its count kept
+        assert listed(client, "/characters/?page=2") == 30
+    with django_assert_num_queries(1):  # a cached page: the version only
+        assert client.get("/characters/?page=2")["X-Page-Cache"] == "hit"
+
+
+def test_without_a_version_row_every_count_is_fresh(client, django_assert_num_queries):
+    make_many(30, comics_each=1)  # bulk writes: nothing has made the version row yet
+    assert read_catalogue_version() == ""
+    with django_assert_num_queries(5):  # version + count + page + links + comic titles
+        assert listed(client) == 30
+    more_characters(5)
+    with django_assert_num_queries(5):
+        assert listed(client) == 35
+
+
+def test_a_version_change_made_by_another_process_shows_at_once(client):
+    make_many(30)
+    CatalogueVersion.bump()
+    assert listed(client) == 30
+    assert listed(client, "/characters/?q=later") == 0
+    more_characters(5)  # no signal, no new version: the kept counts stand
+    assert listed(client) == 30
+    assert listed(client, "/characters/?q=later") == 0
+    # What another worker's signal or an import page writes: no signal in this process.
+    CatalogueVersion.objects.update_or_create(id=1, defaults={"token": "elsewhere"})
+    assert listed(client) == 35
+    assert listed(client, "/characters/?q=later") == 5
+
+
+def test_an_import_shows_at_once(client):
+    make_many(30)
+    CatalogueVersion.bump()
+    assert listed(client, "/characters/?q=spider") == 0
+    raw = {"id": 1009610, "name": "Spider-Man", "comics": {"items": []}}
+    records, skipped = parse_results([raw], 0)
+    assert not skipped
+    Importer().import_page(ParsedPage(0, records, []))  # bulk writes, then a new version
+    assert listed(client, "/characters/?q=spider") == 1
+    assert listed(client) == 31
+
+
+def test_an_admin_deletion_shows_at_once_in_both_lists(client, admin_client):
+    make_many(30)
+    CatalogueVersion.bump()
+    assert listed(client) == 30
+    assert admin_listed(admin_client) == 30
+    assert admin_listed(admin_client, "?q=hero 00") == 9
+    response = admin_client.post("/admin/characters/character/7/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert listed(client) == 29
+    assert admin_listed(admin_client) == 29
+    assert admin_listed(admin_client, "?q=hero 00") == 8
+
+
+def test_the_admin_counts_once_per_version(admin_client):
+    make_many(60)  # two pages of 50
+    CatalogueVersion.bump()
+    url = "/admin/characters/character/?q=hero"
+    with CaptureQueriesContext(connection) as first:
+        assert admin_client.get(url).context["cl"].result_count == 60
+    with CaptureQueriesContext(connection) as second:
+        assert admin_client.get(url).context["cl"].result_count == 60
+    assert len(second) == len(first) - 1  # the same page without its count
+    more_characters(2)
+    CatalogueVersion.bump()
+    with CaptureQueriesContext(connection) as third:
+        assert admin_client.get(url).context["cl"].result_count == 60  # "Later" rows: no match
+    assert len(third) == len(first)
+    assert admin_listed(admin_client) == 62
+
+
+def test_only_plain_filters_are_kept():
+    make_many(12, comics_each=3)
+    CatalogueVersion.bump()
+    asked = []
+
+    def version():
+        asked.append(1)
+        return read_catalogue_version()
+
+    joined = Character.objects.filter(comics__title="Comic 000")
+    assert kept_count(joined, version) == 12
+    assert kept_count(Character.objects.all().distinct(), version) == 12
+    assert kept_count(Character.objects.none(), version) == 0
+    assert asked == []  # counted, never kept: the version was not even read
+    assert kept_count(Character.objects.search("hero 01"), version) == 3
+    assert kept_count(Character.objects.with_image(), version) == 6
+    assert kept_count(Character.objects.without_image(), version) == 6
+    assert kept_count(Character.objects.all(), version) == 12
+    assert len(asked) == 4
+
+
+def test_counts_are_not_kept_when_turned_off(settings, django_assert_num_queries):
+    settings.COUNT_CACHE_SECONDS = 0
+    make_many(3)
+    CatalogueVersion.bump()
+    for _ in range(2):
+        with django_assert_num_queries(1):  # the count; the version is not read
+            assert kept_count(Character.objects.all()) == 3
+
+
+# --- the version read ------------------------------------------------------------------------
+
+
+def test_the_version_read_is_one_counted_query(django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert read_catalogue_version() == ""
+    CatalogueVersion.bump()
+    token = CatalogueVersion.objects.get().token
+    assert len(token) == 32
+    with django_assert_num_queries(1):
+        assert read_catalogue_version() == token
+
+
+def test_on_mongodb_the_version_read_is_one_index_served_command(on_mongodb):
+    if not on_mongodb:
+        pytest.skip("MongoDB: what the server is sent, seen by command monitoring")
+    CatalogueVersion.bump()
+    RECORDER.recording = []
+    try:
+        with CaptureQueriesContext(connection) as logged:
+            read_catalogue_version()
+        recorded = RECORDER.recording
+    finally:
+        RECORDER.recording = None
+    assert len(recorded) == len(logged) == 1  # what the query counts see is what was sent
+    plan = explain(connection.connection, *recorded[0])
+    assert plan.collection == CatalogueVersion._meta.db_table
+    assert not plan.scans
+    assert plan.docs_examined == 1
+
+
+def test_a_database_failure_is_a_database_error_with_its_cause(on_mongodb):
+    with database_unreachable(on_mongodb), pytest.raises(DatabaseError) as caught:
+        read_catalogue_version()
+    error = caught.value
+    cause = error.__cause__ if on_mongodb else error
+    assert "hunter2" in str(cause)  # the driver's own error, kept for the log (masked there)
