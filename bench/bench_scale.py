@@ -16,7 +16,8 @@ scripts/local_mongo.py, started for the run and stopped by pid at the end):
   in its own process: its own ``seconds`` (start-up excluded), characters per second, the
   process's peak RSS (``wait4``); then the same command again over the imported data (a
   no-change re-run, which must write nothing);
-- pages, uncached (``MARVELSITE_PAGE_CACHE_SECONDS=0``), once every import is done: every
+- pages, uncached (``MARVELSITE_PAGE_CACHE_SECONDS=0``; the lists' counts kept per catalogue
+  version as by default, ``MARVELSITE_COUNT_CACHE_SECONDS``), once every import is done: every
   backend and scale served at once by its own gunicorn, exactly as the container runs it
   (bench/bench_pages.py's ``serve``), and a bounded load from a second process on 127.0.0.1
   (bench_pages's ``load``) URL by URL, each backend and scale in turn, so that a change in the
@@ -432,7 +433,7 @@ def main() -> int:
     print(
         f"bench_scale: scales {', '.join(f'{s}x' for s in scales)}, seed {options.seed}, "
         f"backends {', '.join(backends)}; {os.cpu_count()} CPUs shared by all; load average "
-        f"{loadavg()}; pages: gunicorn as in the container, page cache off, "
+        f"{loadavg()}; pages: gunicorn as in the container, page cache off, counts kept, "
         f"{options.concurrency} clients, {options.requests} requests or {options.max_seconds:g}s"
         " per URL",
         flush=True,
