@@ -17,8 +17,10 @@ URL and one backend at a time, so that drift in the machine's load weighs on bot
     the same on the others).
 
 For each: requests/s, p50/p95 latency, throughput as a ratio of /healthz measured in the same
-run against the same server, the error count (anything but a 200), and each figure beside the
-same page's on the other backend with a "mongodb / sqlite" throughput ratio. The whole set
+run against the same server, the error count (anything but a 200), the server's CPU time per
+request (gunicorn's processes and mongod, from /proc: unlike throughput, hardly moved by other
+work on the machine), and each figure beside the same page's on the other backend with
+"mongodb / sqlite" ratios of throughput and of CPU per request. The whole set
 runs twice: with the page cache on (production's default) and off (every page rendered from
 the database; the lists' counts kept per catalogue version, as by default), each against its
 own fresh gunicorn.
@@ -250,7 +252,7 @@ def main() -> int:
     status = 0
     try:
         with contextlib.ExitStack() as stack:
-            envs, infos = {}, {}
+            envs, infos, mongods = {}, {}, {}
             for backend in backends:
                 data_dir = workdir / backend
                 data_dir.mkdir()
@@ -258,6 +260,7 @@ def main() -> int:
                 if backend == "mongodb":
                     replica_set = stack.enter_context(start_mongodb())
                     envs[backend].update(MONGODB_URI=replica_set.uri, MONGODB_NAME=MONGODB_NAME)
+                    mongods[backend] = replica_set.processes[0].pid
                 infos[backend] = prepare(envs[backend])
                 info = infos[backend]
                 print(
@@ -311,11 +314,19 @@ def main() -> int:
                         )
                         for backend in backends
                     }
+                    pids = {
+                        backend: server_pids(ports[backend], mongods.get(backend))
+                        for backend in backends
+                    }
                     # URL by URL, each backend in turn: a change in the machine's load during
                     # the run weighs on both sides of the ratio alike.
                     for job in jobs:
                         for backend in backends:
-                            results[backend] += load(ports[backend], [job], options)
+                            spent = cpu_seconds(pids[backend])
+                            (row,) = load(ports[backend], [job], options)
+                            row[2]["cpu_seconds"] = cpu_seconds(pids[backend]) - spent
+                            row[2]["warmup"] = options.warmup
+                            results[backend].append(row)
                     if options.screenshots and seconds == "60":
                         for backend in backends:
                             folder = Path(options.screenshots) / backend
@@ -363,6 +374,29 @@ def serve(env: dict, workdir: Path):
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+
+
+def server_pids(port: int, mongod: int | None) -> list[int]:
+    """gunicorn's master and workers (found by the bind address in their environment) and
+    mongod: the processes whose CPU time a page costs."""
+    bind = f"GUNICORN_BIND={HOST}:{port}".encode()
+    pids = [mongod] if mongod else []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if bind in (entry / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(entry.name))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (/proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def load(port: int, jobs, options) -> list:
@@ -431,6 +465,11 @@ def figures_of(rows) -> dict:
             "p95": statistics.quantiles(latencies, n=20)[18] * 1000 if count >= 2 else float("nan"),
             "errors": len(result["errors"]),
             "count": count,
+            # Server CPU (gunicorn + mongod) per request, warm-up included: unlike
+            # throughput, hardly moved by other processes on the machine.
+            "cpu_ms": result["cpu_seconds"] * 1000 / (count + result["warmup"])
+            if "cpu_seconds" in result
+            else float("nan"),
         }
     healthz = statistics.mean(f["rps"] for f in figures.values() if f["path"] == "/healthz")
     for f in figures.values():
@@ -448,12 +487,15 @@ def report(results: dict, *, cached: bool) -> int:
     header = f"{'page':<18} {'path':<34}"
     sub = " " * len(header)
     for backend in backends:
-        group = f" {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'x healthz':>9} {'errors':>6}"
+        group = (
+            f" {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'x healthz':>9} {'errors':>6}"
+            f" {'CPU ms':>6}"
+        )
         header += f" |{backend:^{len(group)}}"
         sub += f" |{group}"
     if ratio:
-        header += f" | {'mongodb / sqlite':>16}"
-        sub += f" | {'req/s':>16}"
+        header += f" | {'mongodb / sqlite':^16}"
+        sub += f" | {'req/s':>7} {'CPU':>8}"
     print(header)
     print(sub)
     print("-" * len(sub))
@@ -463,12 +505,13 @@ def report(results: dict, *, cached: bool) -> int:
             g = figures[backend][name]
             line += (
                 f" | {g['rps']:>8.1f} {g['p50']:>7.1f} {g['p95']:>7.1f} {g['x_healthz']:>9.2f}"
-                f" {g['errors']:>6}"
+                f" {g['errors']:>6} {g['cpu_ms']:>6.1f}"
             )
         if ratio:
             sqlite, mongodb = figures["sqlite"][name], figures["mongodb"][name]
             share = mongodb["rps"] / sqlite["rps"] if sqlite["rps"] else float("nan")
-            line += f" | {share:>16.2f}"
+            cpu = mongodb["cpu_ms"] / sqlite["cpu_ms"] if sqlite["cpu_ms"] else float("nan")
+            line += f" | {share:>7.2f} {cpu:>8.2f}"
         print(line)
     total_errors = sum(g["errors"] for f in figures.values() for g in f.values())
     print("targets:")

@@ -51,7 +51,17 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pages import HOST, PYTHON, ROOT, load, serve, server_env, start_mongodb
+from bench_pages import (
+    HOST,
+    PYTHON,
+    ROOT,
+    cpu_seconds,
+    load,
+    serve,
+    server_env,
+    server_pids,
+    start_mongodb,
+)
 from synthetic_catalogue import DEFAULT_SEED, Catalogue
 
 BACKENDS = ("sqlite", "mongodb")
@@ -156,29 +166,6 @@ def startup_cpu() -> float:
         _pid, _status, usage = os.wait4(process.pid, 0)
         spent.append(usage.ru_utime + usage.ru_stime)
     return min(spent)
-
-
-def server_pids(port: int, mongod: int | None) -> list[int]:
-    """gunicorn's master and workers (found by the bind address in their environment) and
-    mongod: the processes whose CPU time a page costs."""
-    bind = f"GUNICORN_BIND={HOST}:{port}".encode()
-    pids = [mongod] if mongod else []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if bind in (entry / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(entry.name))
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (/proc/PID/stat)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def profile_pages(uri: str, name: str, port: int, jobs) -> dict:
