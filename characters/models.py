@@ -292,11 +292,17 @@ class Comic(LocalIdModel):
         return reverse("characters:comic", args=[self.id])
 
     def cast(self) -> list["Character"]:
-        """The characters in this comic, by name: read through the links' comic_id index and
-        joined to each character by id (not self.characters, which MongoDB answers by joining
-        every character to the links)."""
-        links = Character.comics.through.objects.filter(comic_id=self.pk)
-        characters = (link.character for link in links.select_related("character"))
+        """The characters in this comic, by name, in two indexed queries: their ids from the
+        links' comic_id index, then the characters by id. (Not self.characters, which MongoDB
+        answers by joining every character to the links; a select_related join from the links
+        runs a $lookup per link there, twice the time and the server's CPU.)"""
+        using = self._state.db or router.db_for_read(Character)
+        link = Character.comics.through
+        ids = [
+            pair[1]
+            for pair in pairs_in(link, using, "comic_id", [self.pk], "comic_id", "character_id")
+        ]
+        characters = Character.objects.using(using).filter(id__in=ids) if ids else []
         return sorted(characters, key=lambda c: (c.name.casefold(), c.id))
 
 
