@@ -22,7 +22,9 @@ query log formats every operation): Django's ``connection.execute_wrapper`` on S
 writes, and "other": BEGIN/SAVEPOINT), a counting wrapper around each collection handed out by
 django-mongodb-backend on MongoDB (aggregate/find are reads). On MongoDB the server's own
 ``opcounters`` (serverStatus insert/update/delete, taken just before and after each run) say
-what was written, whoever wrote it: the re-run's writes are verified there too.
+what was written, whoever wrote it: the re-run's writes are verified there too. The import
+lock's own writes (its row taken and released by every run that writes) are counted apart:
+on the client by table, on the server by the ``top`` command's per-collection counts.
 
 MongoDB is a 1-member replica set (mongod 6.0.5 from scripts/local_mongo.py) on loopback,
 started for the run and stopped (by pid, data deleted) at the end; or the one MONGODB_URI
@@ -54,6 +56,10 @@ BACKENDS = ("sqlite", "mongodb")
 MONGODB_NAME = "bench_seed"
 BASELINE_DB = "bench_seed_raw"
 OPCOUNTERS = ("insert", "update", "delete")
+# The import lock's row (taken, beaten, released by every run that writes): its writes are
+# counted apart from the catalogue's, on the client and on the server (the `top` command).
+LOCK_TABLE = "characters_importlock"
+LOCK_OPERATIONS = ("insert", "update", "remove")  # `top`'s names
 MONGO_OPERATIONS = {
     "aggregate",
     "find",
@@ -99,8 +105,9 @@ def _setup(backend: str, data_dir: str) -> Counter:
         handed_out = DatabaseWrapper.get_collection
 
         class Counting:
-            def __init__(self, collection):
+            def __init__(self, collection, table):
                 self._collection = collection
+                self._table = table
 
             def __getattr__(self, name):
                 attribute = getattr(self._collection, name)
@@ -108,13 +115,14 @@ def _setup(backend: str, data_dir: str) -> Counter:
                     return attribute
 
                 def counted(*args, **kwargs):
-                    counter["write" if name in MONGO_WRITES else "read"] += 1
+                    kind = "write" if name in MONGO_WRITES else "read"
+                    counter["lock" if kind == "write" and self._table == LOCK_TABLE else kind] += 1
                     return attribute(*args, **kwargs)
 
                 return counted
 
         DatabaseWrapper.get_collection = lambda self, name, **kw: Counting(
-            handed_out(self, name, **kw)
+            handed_out(self, name, **kw), name
         )
     import django
 
@@ -131,7 +139,8 @@ def _setup(backend: str, data_dir: str) -> Counter:
         def count(execute, sql, params, many, context):
             word = sql.lstrip().split(None, 1)[0].upper()
             kind = {"INSERT": "write", "UPDATE": "write", "DELETE": "write", "SELECT": "read"}
-            counter[kind.get(word, "other")] += 1  # other: BEGIN, SAVEPOINT, ...
+            found = kind.get(word, "other")  # other: BEGIN, SAVEPOINT, ...
+            counter["lock" if found == "write" and LOCK_TABLE in sql else found] += 1
             return execute(sql, params, many, context)
 
         connection.execute_wrappers.append(count)
@@ -199,8 +208,18 @@ class RawMongo:
         self.client.close()
 
     def opcounters(self) -> dict:
+        """The server's write counters, and the import lock's share of them ("lock")."""
+        from pymongo.errors import OperationFailure
+
         counters = self.client.admin.command("serverStatus")["opcounters"]
-        return {name: counters[name] for name in OPCOUNTERS}
+        found = {name: counters[name] for name in OPCOUNTERS}
+        try:
+            totals = self.client.admin.command("top")["totals"]
+        except OperationFailure:  # not allowed on some hosted servers: all writes count
+            totals = {}
+        lock = totals.get(f"{self.django_db.name}.{LOCK_TABLE}", {})
+        found["lock"] = sum(lock.get(op, {}).get("count", 0) for op in LOCK_OPERATIONS)
+        return found
 
     def version(self) -> str:
         return self.client.server_info()["version"]
@@ -272,7 +291,8 @@ def _measure(counter: Counter, raw: RawMongo | None, action, *args) -> dict:
         "reads": counter["read"],
         "writes": counter["write"],
         "other": counter["other"],
-        "server": {name: after[name] - before[name] for name in OPCOUNTERS} if raw else None,
+        "lock": counter["lock"],
+        "server": {name: after[name] - before[name] for name in after} if raw else None,
         "result": result,
     }
 
@@ -307,7 +327,7 @@ def worker(backend: str, repeat: int, page_size: int) -> dict:
         best.update({name: min(found, key=lambda r: r["seconds"]) for name, found in runs.items()})
         # The no-change re-run's writes: the worst repeat, not the fastest one.
         best["rerun_server_writes"] = max(
-            (sum(r["server"].values()) for r in runs["rerun"]) if raw else [0]
+            (_catalogue_writes(r["server"]) for r in runs["rerun"]) if raw else [0]
         )
         best["rerun_client_writes"] = max(r["writes"] for r in runs["rerun"])
         best["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -323,8 +343,12 @@ def _rows_changed(counters: dict) -> int:
     return sum(counters[k] for k in counters if k.endswith(("_created", "_updated", "_deleted")))
 
 
+def _catalogue_writes(server: dict) -> int:
+    return sum(server[name] for name in OPCOUNTERS) - server["lock"]
+
+
 def _trips(run: dict) -> int:
-    return run["reads"] + run["writes"] + run["other"]
+    return run["reads"] + run["writes"] + run["other"] + run["lock"]
 
 
 def _figures(f: dict) -> list[tuple[str, object]]:
@@ -335,7 +359,8 @@ def _figures(f: dict) -> list[tuple[str, object]]:
     def server(run: dict) -> str:
         if run["server"] is None:
             return "n/a"
-        return "/".join(str(run["server"][name]) for name in OPCOUNTERS)
+        counts = "/".join(str(run["server"][name]) for name in OPCOUNTERS)
+        return f"{counts} ({run['server']['lock']} the lock's)"
 
     rows: list[tuple[str, object]] = []
     for label, run in (
@@ -352,7 +377,7 @@ def _figures(f: dict) -> list[tuple[str, object]]:
         rows += [
             (
                 f"{label}: reads/writes/other trips",
-                f"{run['reads']}/{run['writes']}/{run['other']}",
+                f"{run['reads']}/{run['writes']}/{run['other']} +{run['lock']} lock",
             ),
             (f"{label}: trips per page", _trips(run) / pages),
             (f"{label}: server insert/update/delete", server(run)),
@@ -387,13 +412,14 @@ def report(results: dict[str, dict]) -> list[str]:
             f", 1-member replica set on loopback"
         )
     ratio = backends == ["sqlite", "mongodb"]
-    header = f"{'figure':<44}" + "".join(f"{name:>12}" for name in backends)
+    table = {name: _figures(figures) for name, figures in results.items()}
+    width = 2 + max(10, *(len(_cell(value)) for rows in table.values() for _, value in rows))
+    header = f"{'figure':<44}" + "".join(f"{name:>{width}}" for name in backends)
     header += f"{'mongodb / sqlite':>18}" if ratio else ""
     lines += [header, "-" * len(header)]
-    table = {name: _figures(figures) for name, figures in results.items()}
     for index, (label, _) in enumerate(table[backends[0]]):
         values = [table[name][index][1] for name in backends]
-        line = f"{label:<44}" + "".join(f"{_cell(value):>12}" for value in values)
+        line = f"{label:<44}" + "".join(f"{_cell(value):>{width}}" for value in values)
         if ratio:
             numeric = all(isinstance(v, int | float) for v in values) and values[0]
             line += f"{values[1] / values[0]:>18.2f}" if numeric else f"{'':>18}"
@@ -406,14 +432,17 @@ def report(results: dict[str, dict]) -> list[str]:
         changed = _rows_changed(rerun["result"])
         zero = f["rerun_client_writes"] == 0 == changed == f["rerun_server_writes"]
         server = (
-            f", server opcounters +{f['rerun_server_writes']} writes" if name == "mongodb" else ""
+            f", server opcounters +{f['rerun_server_writes']} writes besides the import lock's"
+            if name == "mongodb"
+            else ""
         )
-        kinds = ("reads", "writes", "other")
+        kinds = ("reads", "writes", "other", "lock")
         lines += [
             f"  {name}: first import >= 0.5x baseline throughput: {first_ratio:.2f}x "
             f"-> {'met' if first_ratio >= 0.5 else 'MISSED'}",
             f"  {name}: re-run <= 0.25x first import time, zero writes: {rerun_ratio:.2f}x, "
-            f"{f['rerun_client_writes']} write round trips, {changed} rows changed{server} "
+            f"{f['rerun_client_writes']} write round trips besides the import lock's, "
+            f"{changed} rows changed{server} "
             f"-> {'met' if rerun_ratio <= 0.25 and zero else 'MISSED'}",
             f"  {name}: peak RSS <= 200 MB: {f['peak_rss_mb']:.0f} MB "
             f"-> {'met' if f['peak_rss_mb'] <= 200 else 'MISSED'}",

@@ -283,7 +283,13 @@ class Comic(LocalIdModel):
 
     class Meta:
         ordering = ["title", "id"]
-        indexes = [lookup_index("comic"), models.Index(fields=["title", "id"], name="comic_title")]
+        indexes = [
+            lookup_index("comic"),
+            models.Index(fields=["title", "id"], name="comic_title"),
+            # The comics edited here, which an import reads once (characters/ingest/importer.py):
+            # the few non-null keys, not every comic.
+            models.Index(fields=["local_edits"], name="comic_local_edits"),
+        ]
 
     def __str__(self):
         return self.title
@@ -390,6 +396,13 @@ class Character(LocalIdModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     comics = models.ManyToManyField(Comic, related_name="characters", blank=True)
+    # A digest of the Marvel record this character was last imported from (its fields, comic
+    # ids and titles: importer.record_digest): an import skips a character whose record has
+    # the same digest and nothing edited here. None: not imported since the field came (None,
+    # not "": django-mongodb-backend 5.2.4 adds a field's default with a pipeline $set).
+    marvel_digest = models.CharField(  # noqa: DJ001
+        max_length=32, null=True, blank=True, editable=False
+    )
 
     objects = CharacterQuerySet.as_manager()
 

@@ -267,6 +267,7 @@ def test_comics_seen_on_an_earlier_page_are_not_read_again(raw_characters):
     twin = {**copy.deepcopy(first), "id": 1, "name": "Twin"}  # the same comics
     run(page([first]), page([twin]))
     twin["comics"]["items"][0]["name"] = "Retitled on a later page"
+    first["description"] = "Changed: compared in full, so its comics are read"
     importer = Importer()
     importer.import_page(page([first]))
     with CaptureQueriesContext(connection) as queries:
@@ -289,8 +290,10 @@ def test_an_import_remembers_the_most_recently_seen_comics_only(raw_characters, 
     known = list(importer._known_comics)
     assert len(known) == 25  # memory bounded, whatever the catalogue
     assert set(known) >= set(comic_ids[2])  # the latest page's comics are all kept
-    # The first page's comics are read again when a later page lists them; still no writes.
+    # The first page's comics are read again when a later page lists them (one changed, so
+    # compared in full).
+    changed = {**listing[0], "description": "Changed"}
     with CaptureQueriesContext(connection) as queries:
-        again = importer.import_page(page([listing[0]], 0))
+        again = importer.import_page(page([changed], 0))
     assert len(reads(queries.captured_queries)) == 3
-    assert again.writes == 0
+    assert (again.writes, again.characters_updated, again.comics_updated) == (1, 1, 0)

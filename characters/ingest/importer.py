@@ -6,7 +6,9 @@ this run, and its links, one query each; writes: at most one bulk call per kind 
 split only by the backend's own batch limits):
 
 - characters are created, updated when their content (Marvel's ``modified`` included)
-  differs, and otherwise left alone;
+  differs, and otherwise left alone; a character stored with the digest of the same record
+  (``record_digest``) and nothing edited here is not compared at all: a no-change re-run
+  reads each page's characters only;
 - a Comic per comic item (id from its ``resourceURI``, title from its ``name``), created or
   updated likewise;
 - a character's comic links become exactly those of its latest record: new ones are added,
@@ -31,7 +33,9 @@ would have changed.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 
@@ -59,6 +63,9 @@ CHARACTER_FIELDS = (
 COMIC_FIELDS = ("title", "resource_uri")
 # Comics an import remembers between pages (about 300 bytes each); see Importer.__init__.
 KNOWN_COMICS = 100_000
+# Part of every record digest: bump it when what an import stores from a record changes, so
+# the next import compares every character in full again.
+DIGEST_VERSION = 1
 Link = Character.comics.through
 # The account admin log entries of `--overwrite-local-edits` are made by (inactive, no password).
 LOG_USERNAME = "seed_marvel"
@@ -157,9 +164,28 @@ def _character_values(record: CharacterRecord) -> dict:
     }
 
 
-def character_row(record: CharacterRecord, now: datetime) -> Character:
-    """The Character row a record is stored as (``now``: its created_at/updated_at)."""
-    return Character(id=record.id, created_at=now, updated_at=now, **_character_values(record))
+def record_digest(record: CharacterRecord) -> str:
+    """A short digest of what an import stores from `record`: the character's fields and its
+    comics (ids, titles, resource URIs; in any order). A character stored with its record's
+    digest and nothing edited here needs no comparison (Importer._plan)."""
+    values = _character_values(record)
+    modified = _normal_datetime(record.modified)
+    values["modified"] = modified.isoformat() if modified else None
+    comics = sorted((comic.id, comic.title, comic.resource_uri) for comic in record.comics)
+    canonical = json.dumps([DIGEST_VERSION, values, comics], sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+
+
+def character_row(record: CharacterRecord, now: datetime, digest: str | None = None) -> Character:
+    """The Character row a record is stored as (``now``: its created_at/updated_at;
+    ``digest``: the record's, when already worked out)."""
+    return Character(
+        id=record.id,
+        created_at=now,
+        updated_at=now,
+        marvel_digest=digest or record_digest(record),
+        **_character_values(record),
+    )
 
 
 def comic_row(comic: ComicRef, now: datetime) -> Comic:
@@ -212,6 +238,10 @@ class Importer:
         # catalogue (about 250 MB for 673,000 comics); a page's reads stay bounded by its own
         # comics either way.
         self._known_comics: dict[int, tuple[str, str, dict | None]] = {}
+        # The ids of the comics edited here, read once, when a page first skips a character
+        # (see _plan). A comic edited during the run is counted from the next run on; no
+        # write depends on it: a skipped character's comics are as its record has them.
+        self._edited_comics: set[int] | None = None
         self._log_user_id = None
 
     def import_page(self, page: ParsedPage) -> ImportStats:
@@ -220,12 +250,14 @@ class Importer:
         records = _dedupe(page.records)
         if records:
             plan = self._plan(records, result)
-            if plan.has_writes and not self.dry_run:
+            if (plan.has_writes or plan.digests) and not self.dry_run:
                 log_entries = self._log_entries(plan)  # read before the transaction
                 with atomic(self.using):
                     self._write(plan, log_entries)
-                # After the commit, outside the transaction: the pages show the import at once.
-                CatalogueVersion.bump(using=self.using)
+                # After the commit, outside the transaction: the pages show the import at once
+                # (digests alone are not shown: no new version for them).
+                if plan.has_writes:
+                    CatalogueVersion.bump(using=self.using)
             # Only once the page is written (a failed page's comics are read again).
             self._remember(plan.comics)
         self.stats.add(result)
@@ -242,10 +274,19 @@ class Importer:
             del known[comic_id]
 
     def _plan(self, records: list[CharacterRecord], result: ImportStats) -> _Plan:
-        """Read what the page touches (at most 4 queries) and work out the changes."""
+        """Read what the page touches (at most 4 queries) and work out the changes.
+
+        A character stored with its record's digest and nothing edited here is as an import of
+        that record leaves it (its fields, links and comics are written with the digest, in
+        one transaction; every edit in the admin is noted in local_edits): it is counted
+        unchanged without reading its links and comics. On a re-run that is every character,
+        so a page costs one read. `--overwrite-local-edits` compares every character in full
+        (the way to repair a row changed behind the admin's back).
+        """
         db = self.using
         now = timezone.now()
         ids = [record.id for record in records]
+        digests = {record.id: record_digest(record) for record in records}
 
         # --- reads: one query each ---------------------------------------------------
         stored_characters = {
@@ -253,8 +294,18 @@ class Importer:
             for row in Character.objects.using(db)
             .filter(id__in=ids)
             .order_by()
-            .values("id", "local_edits", *CHARACTER_FIELDS)
+            .values("id", "local_edits", "marvel_digest", *CHARACTER_FIELDS)
         }
+        skipped, compared = [], []
+        for record in records:
+            stored = stored_characters.get(record.id)
+            same = (
+                stored is not None
+                and not self.overwrite
+                and not stored["local_edits"]
+                and stored["marvel_digest"] == digests[record.id]
+            )
+            (skipped if same else compared).append(record)
         missing = [pk for pk in ids if pk not in stored_characters]
         deleted_here = (
             set(
@@ -266,7 +317,15 @@ class Importer:
             else set()
         )
         wanted_comics: dict[int, ComicRef] = {}
-        for record in records:
+        if skipped:
+            # Comics edited here are compared whoever lists them: each upstream value held
+            # back counts in local_edits_kept, as when the character is compared.
+            edited = self._edited_comic_ids()
+            for record in skipped:
+                for comic in record.comics:
+                    if comic.id in edited:
+                        wanted_comics[comic.id] = comic
+        for record in compared:
             for comic in record.comics:
                 wanted_comics[comic.id] = comic
         known = self._known_comics
@@ -281,10 +340,11 @@ class Importer:
                 .values_list("id", *COMIC_FIELDS, "local_edits")
             )
         stored_links: dict[int, dict[int, object]] = {}
-        if stored_characters:
+        linked = [record.id for record in compared if record.id in stored_characters]
+        if linked:
             for pk, character_id, comic_id in (
                 Link.objects.using(db)
-                .filter(character_id__in=list(stored_characters))
+                .filter(character_id__in=linked)
                 .order_by()
                 .values_list("pk", "character_id", "comic_id")
             ):
@@ -295,15 +355,17 @@ class Importer:
         for comic_id, comic in wanted_comics.items():
             self._plan_comic(plan, comic, stored_comics.get(comic_id), now, result)
 
+        result.characters_unchanged += len(skipped)
         changed_fields: set[str] = set()
-        for record in records:
+        for record in compared:
             stored = stored_characters.get(record.id)
+            digest = digests[record.id]
             if stored is None:
                 if record.id in deleted_here and not self.overwrite:
                     result.local_edits_kept += 1  # deleted here: stays deleted
                     result.characters_unchanged += 1
                     continue
-                plan.characters_new.append(character_row(record, now))
+                plan.characters_new.append(character_row(record, now, digest))
                 result.characters_created += 1
                 if record.id in deleted_here:
                     plan.tombstones_lifted.append(record.id)
@@ -314,7 +376,9 @@ class Importer:
                 have: dict[int, object] = {}
             else:
                 have = stored_links.get(record.id, {})
-                changed, keep_links = self._plan_character(plan, record, stored, have, now, result)
+                changed, keep_links = self._plan_character(
+                    plan, record, digest, stored, have, now, result
+                )
                 changed_fields.update(changed)
                 if keep_links:
                     continue
@@ -327,9 +391,21 @@ class Importer:
             result.links_created += len(new_links)
             result.links_deleted += len(gone)
         plan.character_fields = [
-            name for name in (*CHARACTER_FIELDS, "local_edits") if name in changed_fields
+            name
+            for name in (*CHARACTER_FIELDS, "local_edits", "marvel_digest")
+            if name in changed_fields
         ]
         return plan
+
+    def _edited_comic_ids(self) -> set[int]:
+        if self._edited_comics is None:
+            self._edited_comics = set(
+                Comic.objects.using(self.using)
+                .filter(local_edits__isnull=False)
+                .order_by()
+                .values_list("id", flat=True)
+            )
+        return self._edited_comics
 
     def _plan_comic(self, plan, comic: ComicRef, stored, now, result: ImportStats) -> None:
         """A comic as Marvel has it, except for fields edited here (unless overwriting)."""
@@ -356,8 +432,10 @@ class Importer:
         plan.comics_changed.append(row)
         result.comics_updated += 1
 
-    def _plan_character(self, plan, record, stored: dict, have: dict, now, result):
-        """Fields changed for a stored character, and whether its links stay as they are."""
+    def _plan_character(self, plan, record, digest, stored: dict, have: dict, now, result):
+        """Fields changed for a stored character, and whether its links stay as they are.
+        A new digest alone (the record changed only where an edit here holds, or a comic's
+        title; a character stored before digests) is written without counting an update."""
         incoming = _character_values(record)
         current = _stored_character(stored)
         comics = {"comics": [comic.id for comic in record.comics]}, {"comics": list(have)}
@@ -371,15 +449,20 @@ class Importer:
         changed = _changed_fields(values, current)
         if edits != stored["local_edits"]:
             changed.append("local_edits")
+        new_digest = digest != stored["marvel_digest"]
         if changed:
-            row = character_row(record, now)
+            row = character_row(record, now, digest)
             for name, value in values.items():
                 setattr(row, name, value)
             row.local_edits = edits
             plan.characters_changed.append(row)
             result.characters_updated += 1
+            if new_digest:
+                changed.append("marvel_digest")
         else:
             result.characters_unchanged += 1
+            if new_digest:
+                plan.digests.append(Character(id=record.id, marvel_digest=digest))
         return changed, "comics" in kept
 
     def _own(self, model, incoming: dict, current: dict, edits, result: ImportStats):
@@ -455,6 +538,8 @@ class Importer:
             Character.objects.using(db).bulk_update(
                 plan.characters_changed, [*plan.character_fields, "updated_at"]
             )
+        if plan.digests:
+            Character.objects.using(db).bulk_update(plan.digests, ["marvel_digest"])
         if plan.links_gone:
             Link.objects.using(db).filter(pk__in=plan.links_gone).delete()
         if plan.links_new:
@@ -473,6 +558,7 @@ class _Plan:
     characters_new: list = field(default_factory=list)
     characters_changed: list = field(default_factory=list)
     character_fields: list = field(default_factory=list)
+    digests: list = field(default_factory=list)  # characters whose digest alone is new
     links_new: list = field(default_factory=list)
     links_gone: list = field(default_factory=list)
     tombstones_lifted: list = field(default_factory=list)
@@ -501,4 +587,11 @@ def _dedupe(records: list[CharacterRecord]) -> list[CharacterRecord]:
     return list(latest.values())
 
 
-__all__ = ["CHARACTER_FIELDS", "ImportStats", "Importer", "character_row", "comic_row"]
+__all__ = [
+    "CHARACTER_FIELDS",
+    "ImportStats",
+    "Importer",
+    "character_row",
+    "comic_row",
+    "record_digest",
+]
