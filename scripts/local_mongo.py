@@ -217,14 +217,6 @@ def _say(message: str) -> None:
     print(f"local_mongo: {message}", file=sys.stderr, flush=True)
 
 
-def _open(members: int) -> ReplicaSet:
-    started = time.monotonic()
-    replica_set = ReplicaSet(members)
-    replica_set.start()
-    _say(f"{members}-member replica set up in {time.monotonic() - started:.1f}s: {replica_set.uri}")
-    return replica_set
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="action", required=True)
@@ -258,11 +250,19 @@ def main(argv=None) -> int:
     if args.action == "run" and not command:
         parser.error("run needs a command after --")
     try:
-        replica_set = _open(args.members)
-    except (MongodUnavailable, TimeoutError) as exc:
+        replica_set = ReplicaSet(args.members)
+    except MongodUnavailable as exc:
         _say(str(exc))
         return 2
+    # Started inside the `try`: a signal at any point after (even just after the "up" line,
+    # which callers wait for) reaches the `finally`, which stops every member started.
     try:
+        started = time.monotonic()
+        replica_set.start()
+        _say(
+            f"{args.members}-member replica set up in {time.monotonic() - started:.1f}s: "
+            f"{replica_set.uri}"
+        )
         if args.action == "start":
             print(f"MONGODB_URI={replica_set.uri}", flush=True)
             _say("Ctrl-C stops it and deletes its data")
@@ -275,6 +275,9 @@ def main(argv=None) -> int:
             child.send_signal(signal.SIGINT)
             child.wait()
             return 130
+    except (MongodUnavailable, TimeoutError) as exc:
+        _say(str(exc))
+        return 2
     except KeyboardInterrupt:
         return 130
     finally:
