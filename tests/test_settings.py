@@ -4,7 +4,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db.utils import ConnectionHandler
 
-from marvelsite.db_config import SQLITE_CACHE_KB, database_settings, mongodb_uri
+from marvelsite.db_config import (
+    SQLITE_CACHE_KB,
+    SQLITE_WAL_AUTOCHECKPOINT,
+    database_settings,
+    mongodb_uri,
+)
 from tests.support.manage import ROOT, run_manage
 
 SEEDS = {
@@ -37,6 +42,8 @@ def test_sqlite_serves_readers_beside_a_writer(tmp_path, django_db_blocker):
             assert cursor.fetchone()[0] == "wal"
             cursor.execute("PRAGMA cache_size")  # negative: KiB, not pages
             assert cursor.fetchone()[0] == -SQLITE_CACHE_KB
+            cursor.execute("PRAGMA wal_autocheckpoint")  # SQLite's default is 1,000
+            assert cursor.fetchone()[0] == SQLITE_WAL_AUTOCHECKPOINT
         assert connection.transaction_mode == "IMMEDIATE"  # Django's BEGIN IMMEDIATE
         connection.close()
 
