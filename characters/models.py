@@ -287,7 +287,7 @@ class Comic(LocalIdModel):
             lookup_index("comic"),
             models.Index(fields=["title", "id"], name="comic_title"),
             # The comics edited here, which an import reads once (characters/ingest/importer.py):
-            # the few non-null keys, not every comic.
+            # one range of this index, past its null keys (a comic never edited is one of them).
             models.Index(fields=["local_edits"], name="comic_local_edits"),
         ]
 

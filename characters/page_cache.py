@@ -19,11 +19,16 @@ The pages do not vary by user or cookie, so one copy serves everyone.
 
 import hashlib
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connections, router
+from django.db.models.expressions import Col
+from django.db.models.lookups import Lookup
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.sql.where import WhereNode
 from django.http import HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import quote_etag
@@ -89,15 +94,37 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
 
 
+# What a WHERE tree's text shows in full; a subquery or an expression prints as its object's
+# address, which another filter could reuse once the object is freed.
+PLAIN_VALUES = (str, int, float, bool, date, Decimal, type(None))  # datetime is a date
+
+
+def _told_by_its_text(node: WhereNode) -> bool:
+    """Whether `str(node)` names every column and value it compares (lookups of a column
+    against plain values, and lists of them), so that its text can key a kept count."""
+    for child in node.children:
+        if isinstance(child, WhereNode):
+            if not _told_by_its_text(child):
+                return False
+            continue
+        if not (isinstance(child, Lookup) and isinstance(child.lhs, Col)):
+            return False
+        values = child.rhs if isinstance(child.rhs, list | tuple | set | frozenset) else [child.rhs]
+        if not all(isinstance(value, PLAIN_VALUES) for value in values):
+            return False
+    return True
+
+
 def kept_count(rows, version: Callable[[], str] = read_catalogue_version) -> int:
     """`rows.count()`, kept per catalogue version and filter: counted once per version and
     process, then read from the cache (count_seconds()).
 
     `version` reads the version when a count may be kept (a view passes the one it already
-    read). Counted at once, never kept: with no version row (nothing has bumped it yet, so a
-    write would not change the key) and for what the filter does not describe alone (slices,
-    DISTINCT, unions, annotations, joins). The key is the query's WHERE tree as text: each
-    lookup with its column and value (`IContains(Col(characters_character, ...name), 'man')`).
+    read). Counted at once, never kept: with no version row yet (nothing was ever bumped: a
+    conservative choice) and for what the filter does not describe alone (slices, DISTINCT,
+    unions, annotations, joins, subqueries or expressions as values). The key is the query's
+    WHERE tree as text: each lookup with its column and value
+    (`IContains(Col(characters_character, ...name), 'man')`).
     The version is read before counting, so a count is never older than the version it is
     kept under.
     """
@@ -110,6 +137,7 @@ def kept_count(rows, version: Callable[[], str] = read_catalogue_version) -> int
         or query.extra
         or len(query.alias_map) > 1
         or query.is_empty()
+        or not _told_by_its_text(query.where)
     )
     seconds = count_seconds()
     token = version() if plain and seconds > 0 else ""

@@ -12,6 +12,12 @@ from django_mongodb_backend import transaction as mongodb_transaction
 from pymongo.errors import PyMongoError
 
 
+def has_transactions(using: str) -> bool:
+    """Whether `atomic(using)` makes writes all-or-nothing (not on a standalone mongod)."""
+    connection = connections[using]
+    return connection.vendor != "mongodb" or connection.features._supports_transactions
+
+
 def atomic(using: str):
     """All-or-nothing writes on `using`: a MongoDB transaction on a replica set, Django's
     atomic() elsewhere. A standalone mongod has no transactions: writes go unwrapped there."""

@@ -281,6 +281,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
+        # A second signal must not cut the clean-up short (it would leave members running).
+        for caught in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(caught, signal.SIG_IGN)
         replica_set.stop()
         _say("replica set stopped and removed")
 

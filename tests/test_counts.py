@@ -146,7 +146,7 @@ def test_the_admin_counts_once_per_version(admin_client):
 
 
 def test_only_plain_filters_are_kept():
-    make_many(12, comics_each=3)
+    make_many(13, comics_each=3)  # 7 with an image, 6 without: counts that differ
     CatalogueVersion.bump()
     asked = []
 
@@ -155,14 +155,17 @@ def test_only_plain_filters_are_kept():
         return read_catalogue_version()
 
     joined = Character.objects.filter(comics__title="Comic 000")
-    assert kept_count(joined, version) == 12
-    assert kept_count(Character.objects.all().distinct(), version) == 12
+    assert kept_count(joined, version) == 13
+    assert kept_count(Character.objects.all().distinct(), version) == 13
     assert kept_count(Character.objects.none(), version) == 0
+    # A subquery as a value prints as its object's address: no key can be trusted.
+    by_subquery = Character.objects.filter(id__in=Character.objects.filter(name="Hero 001"))
+    assert kept_count(by_subquery, version) == 1
     assert asked == []  # counted, never kept: the version was not even read
-    assert kept_count(Character.objects.search("hero 01"), version) == 3
-    assert kept_count(Character.objects.with_image(), version) == 6
+    assert kept_count(Character.objects.search("hero 01"), version) == 4
+    assert kept_count(Character.objects.with_image(), version) == 7
     assert kept_count(Character.objects.without_image(), version) == 6
-    assert kept_count(Character.objects.all(), version) == 12
+    assert kept_count(Character.objects.all(), version) == 13
     assert len(asked) == 4
 
 

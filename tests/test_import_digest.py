@@ -187,3 +187,17 @@ def test_a_row_changed_behind_the_admins_back_is_repaired_by_an_overwrite(raw_ch
         len(target["comics"]["items"]),
     )
     assert Character.objects.get(pk=target["id"]).name == target["name"]
+
+
+def test_without_transactions_digests_are_not_trusted(raw_characters, monkeypatch):
+    # A standalone mongod has no transactions: a page killed after writing its characters
+    # leaves their digests over missing links. There a re-run compares every character in
+    # full and repairs them, as before digests.
+    raw = raw_characters[:20]
+    run(page(raw))
+    target = next(record for record in raw if record["comics"]["items"])
+    Link.objects.filter(character_id=target["id"]).delete()  # as a page killed mid-write
+    monkeypatch.setattr("characters.ingest.importer.has_transactions", lambda using: False)
+    stats, _ = rerun(page(raw))
+    assert stats.links_created == len(target["comics"]["items"]) > 0
+    assert sorted(links_of(target["id"])) == sorted(comic_id(c) for c in target["comics"]["items"])

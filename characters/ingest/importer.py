@@ -48,7 +48,7 @@ from django.utils import timezone
 from characters import ownership
 from characters.ingest.records import CharacterRecord, ComicRef, ParsedPage
 from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter
-from marvelsite.transactions import atomic
+from marvelsite.transactions import atomic, has_transactions
 
 CHARACTER_FIELDS = (
     "name",
@@ -239,9 +239,13 @@ class Importer:
         # comics either way.
         self._known_comics: dict[int, tuple[str, str, dict | None]] = {}
         # The ids of the comics edited here, read once, when a page first skips a character
-        # (see _plan). A comic edited during the run is counted from the next run on; no
-        # write depends on it: a skipped character's comics are as its record has them.
+        # (see _plan). A comic edited during the run is counted from the next run on.
         self._edited_comics: set[int] | None = None
+        # A stored digest vouches for the character's links and comics only when the page that
+        # wrote it was all-or-nothing: on a standalone mongod (no transactions) a page killed
+        # after its characters could leave a digest over missing links, so every character is
+        # compared in full there, as before digests.
+        self._trust_digests = has_transactions(using)
         self._log_user_id = None
 
     def import_page(self, page: ParsedPage) -> ImportStats:
@@ -296,16 +300,17 @@ class Importer:
             .order_by()
             .values("id", "local_edits", "marvel_digest", *CHARACTER_FIELDS)
         }
-        skipped, compared = [], []
+        same_digest, compared = [], []
         for record in records:
             stored = stored_characters.get(record.id)
             same = (
-                stored is not None
+                self._trust_digests
+                and stored is not None
                 and not self.overwrite
                 and not stored["local_edits"]
                 and stored["marvel_digest"] == digests[record.id]
             )
-            (skipped if same else compared).append(record)
+            (same_digest if same else compared).append(record)
         missing = [pk for pk in ids if pk not in stored_characters]
         deleted_here = (
             set(
@@ -317,11 +322,11 @@ class Importer:
             else set()
         )
         wanted_comics: dict[int, ComicRef] = {}
-        if skipped:
+        if same_digest:
             # Comics edited here are compared whoever lists them: each upstream value held
             # back counts in local_edits_kept, as when the character is compared.
             edited = self._edited_comic_ids()
-            for record in skipped:
+            for record in same_digest:
                 for comic in record.comics:
                     if comic.id in edited:
                         wanted_comics[comic.id] = comic
@@ -355,7 +360,7 @@ class Importer:
         for comic_id, comic in wanted_comics.items():
             self._plan_comic(plan, comic, stored_comics.get(comic_id), now, result)
 
-        result.characters_unchanged += len(skipped)
+        result.characters_unchanged += len(same_digest)
         changed_fields: set[str] = set()
         for record in compared:
             stored = stored_characters.get(record.id)
