@@ -184,8 +184,22 @@ class OwnershipAdminMixin:
         )
 
 
+class KeptCountMixin:
+    """Changelists of the catalogue: bounded pages, and their count kept per catalogue version
+    as the public list's (characters/page_cache.py): an edit here changes the version, so the
+    next count is a fresh one. With Django's knob for big tables, no second count of every row
+    beside a search's or a filter's ("5 results (Show all)", not "(105,000 total)")."""
+
+    paginator = IndexedPaginator
+    show_full_result_count = False
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        count = kept_count(queryset)
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, count=count)
+
+
 @admin.register(Character)
-class CharacterAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
+class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
     list_display = (
         "thumbnail",
         "name",
@@ -203,10 +217,6 @@ class CharacterAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
     ordering = ("name", "id")
     autocomplete_fields = ("comics",)
     list_per_page = 50
-    paginator = IndexedPaginator
-    # Django's knob for big tables: no second count of every character beside a search's or a
-    # filter's ("5 results (Show all)", not "(105,000 total)").
-    show_full_result_count = False
     formfield_overrides = URL_FIELDS
     readonly_fields = ("id", "ownership", "preview", *CHARACTER_IMPORT_FIELDS)
     fieldsets = (
@@ -221,12 +231,6 @@ class CharacterAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return CharacterChangeList
-
-    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        # The count kept per catalogue version, as the public list's: an edit here changes the
-        # version, so the next count is a fresh one.
-        count = kept_count(queryset)
-        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, count=count)
 
     @admin.display(description="")
     def thumbnail(self, obj):
@@ -283,17 +287,13 @@ class CharacterAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(Comic)
-class ComicAdmin(OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
+class ComicAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
     list_display = ("title", "id", "updated_at", "edited_here")
     search_fields = ("title",)
     search_text_field = "title"
     search_help_text = "Search by title or Marvel id."
     ordering = ("title", "id")
     list_per_page = 50
-    paginator = IndexedPaginator
-    # Django's knob for big tables: no second count of every character beside a search's or a
-    # filter's ("5 results (Show all)", not "(105,000 total)").
-    show_full_result_count = False
     formfield_overrides = URL_FIELDS
     fields = (
         "id",

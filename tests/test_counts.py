@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from characters.ingest.importer import Importer
 from characters.ingest.records import ParsedPage, parse_results
-from characters.models import CatalogueVersion, Character
+from characters.models import CatalogueVersion, Character, Comic
 from characters.page_cache import kept_count, read_catalogue_version
 from tests.support.page_data import make_many
 from tests.support.query_plans import RECORDER, explain
@@ -143,6 +143,20 @@ def test_the_admin_counts_once_per_version(admin_client):
         assert admin_client.get(url).context["cl"].result_count == 60  # "Later" rows: no match
     assert len(third) == len(first)
     assert admin_listed(admin_client) == 62
+
+
+def test_the_comic_admin_counts_once_per_version(admin_client):
+    make_many(3, comics_each=60)  # 60 comics: two pages of 50
+    CatalogueVersion.bump()
+    url = "/admin/characters/comic/?q=comic"
+    with CaptureQueriesContext(connection) as first:
+        changelist = admin_client.get(url).context["cl"]
+    assert (changelist.result_count, changelist.full_result_count) == (60, None)
+    with CaptureQueriesContext(connection) as second:
+        assert admin_client.get(url).context["cl"].result_count == 60
+    assert len(second) == len(first) - 1  # the same page without its count
+    Comic.objects.create(id=999_001, title="Comic extra")  # a signal: a new version
+    assert admin_client.get(url).context["cl"].result_count == 61
 
 
 def test_only_plain_filters_are_kept():
