@@ -288,6 +288,7 @@ def test_jobs_migrate_then_seed(overlay):
     for job in (migrate, seed):
         assert job["spec"]["backoffLimit"] >= 1
         assert job["spec"]["ttlSecondsAfterFinished"] > 0
+        assert 0 < job["spec"]["activeDeadlineSeconds"] <= 7200  # never runs forever
         assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     [run_migrate] = migrate["spec"]["template"]["spec"]["containers"]
     assert run_migrate["command"] == ["python", "manage.py", "migrate", "--noinput"]
