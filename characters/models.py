@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.text import slugify
+from django_mongodb_backend.query import wrap_database_errors
 from django_mongodb_backend.queryset import RawQuerySet
 
 # Ids from here up are made by this site (the admin); Marvel's ids are far below.
@@ -117,6 +118,16 @@ class LocalIdModel(models.Model):
         return highest[0].id + 1 if highest else LOCAL_ID_START
 
 
+@wrap_database_errors  # pymongo's errors as the backend's own queries raise them
+def mongo_rows(connection, model, pipeline: list[dict]) -> list[dict]:
+    """`pipeline`'s rows from `model`'s collection, decoded by pymongo alone: for the hot reads
+    where django-mongodb-backend's query building and per-row converters cost more than the
+    query. Through the connection's own collection (so the query is logged and counted like
+    the ORM's) and session (a transaction's)."""
+    collection = connection.get_collection(model._meta.db_table)
+    return list(collection.aggregate(pipeline, session=connection.session))
+
+
 def pairs_in(model, using: str, field: str, values, key: str, value: str) -> list[tuple]:
     """[(key, value)] of `model`'s rows whose `field` is one of `values` (plain fields).
 
@@ -133,11 +144,8 @@ def pairs_in(model, using: str, field: str, values, key: str, value: str) -> lis
         rows = model._default_manager.using(using).filter(**{f"{field}__in": values})
         return list(rows.values_list(key, value))
     column, key, value = (model._meta.get_field(name).column for name in (field, key, value))
-    rows = connection.get_collection(model._meta.db_table).aggregate(
-        [{"$match": {column: {"$in": values}}}, {"$project": {"_id": 0, key: 1, value: 1}}],
-        session=connection.session,
-    )
-    return [(row.get(key), row.get(value)) for row in rows]
+    pipeline = [{"$match": {column: {"$in": values}}}, {"$project": {"_id": 0, key: 1, value: 1}}]
+    return [(row.get(key), row.get(value)) for row in mongo_rows(connection, model, pipeline)]
 
 
 class IndexedQuerySet(models.QuerySet):
