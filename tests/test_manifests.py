@@ -2,7 +2,7 @@
 
 Core kinds are validated with kubernetes-validate --strict; the MongoDBCommunity resource
 against the operator's CRD schema (../shared/schemas) made strict. The rest are the invariants
-the deployment relies on (README.md, "Kubernetes").
+the deployment relies on (docs/kubernetes.md).
 """
 
 import ast
@@ -41,7 +41,7 @@ CRD_KIND = "MongoDBCommunity"
 CUSTOM_KINDS = {CRD_KIND, "ServiceMonitor"}
 APP_WORKLOADS = {"Deployment/marvel-frontend", "Job/migrate", "Job/seed-marvel"}
 BACKUP = "CronJob/mongodb-backup"
-# MCK's operator pod, as its Helm chart labels it, in the namespace README.md installs it to.
+# MCK's operator pod, as its Helm chart labels it, in the namespace docs/kubernetes.md installs it to.
 OPERATOR_NAMESPACE = "mongodb-operator"
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "mongodb-kubernetes-operator"}
 MONITORING_NAMESPACE = "monitoring"
@@ -386,7 +386,7 @@ def test_dev_password_refs_name_the_generated_secrets():
             assert name in secrets, f"{where} refers to a missing Secret {name}"
 
 
-# The Secrets README.md tells operators to create by hand in prod, without a hash suffix.
+# The Secrets docs/kubernetes.md tells operators to create by hand in prod, without a hash suffix.
 PROD_SECRETS = {"admin-password", "marvel-app-password", "backup-password", "django-secret"}
 
 
@@ -398,7 +398,7 @@ def test_prod_has_no_secret_in_git():
     assert refs == {"admin-password", "marvel-app-password", "backup-password"}
     for _, spec in pod_specs(docs):
         assert referenced_secrets(spec) <= PROD_SECRETS | {"marvel-api"}
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "kubernetes.md").read_text()
     for name in PROD_SECRETS | {"mongodb-metrics", "longhorn-crypto"}:
         assert f"create secret generic {name}" in readme, name
 
@@ -567,9 +567,9 @@ def test_prod_network_policy_guards_mongodb():
 
 
 def test_readme_installs_mck_where_the_policy_expects_it():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "kubernetes.md").read_text()
     assert "mongodb/mongodb-kubernetes" in readme
-    assert "mongodb/community-operator" not in readme.split("### Migrating")[0]
+    assert "mongodb/community-operator" not in readme.split("## Migrating")[0]
     assert f"--namespace {OPERATOR_NAMESPACE}" in readme
     assert "operator.createResourcesServiceAccountsAndRoles=false" in readme
     assert "community-operator-migration.md" in readme
@@ -599,7 +599,7 @@ def test_prod_uses_encrypted_replicated_longhorn_storage():
         assert parameters[f"csi.storage.k8s.io/{step}-secret-namespace"] == "longhorn-system"
     # The replica set's two claims and the backups' claim.
     assert claims_storage_classes(docs) == ["longhorn-encrypted"] * 3
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "kubernetes.md").read_text()
     for needed in ("CRYPTO_KEY_VALUE", "CRYPTO_KEY_PROVIDER=secret", "dm_crypt", "cryptsetup"):
         assert needed in readme, needed
 
@@ -835,4 +835,4 @@ def test_mongodb_metrics_need_basic_auth_from_one_secret():
         "username": {"name": secret, "key": "username"},
         "password": {"name": secret, "key": "password"},
     }
-    assert find(docs, "Secret") == []  # created by hand (README.md), not in git
+    assert find(docs, "Secret") == []  # created by hand (docs/kubernetes.md), not in git
