@@ -21,11 +21,19 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 OVERLAYS = ("dev", "prod")
 SCHEMAS = ROOT.parent / "shared" / "schemas"
-CRD_SCHEMA = SCHEMAS / "mongodbcommunity.mongodb.com_mongodbcommunity.yaml"
+# MCK 1.10's MongoDBCommunity CRD; cert-manager's for the tls component.
+CRD_SCHEMA = SCHEMAS / "mck-1.10-mongodbcommunity.mongodb.com_mongodbcommunity.yaml"
+CERT_MANAGER_SCHEMAS = {
+    "Certificate": SCHEMAS / "cert-manager.io_certificates.yaml",
+    "Issuer": SCHEMAS / "cert-manager.io_issuers.yaml",
+}
+CLUSTER = K8S / "cluster"
 
 WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
 # Components an overlay may add (one line each) beyond what it lists: rendered in the tests.
-OPTIONAL_COMPONENTS = ("metrics",)
+OPTIONAL_COMPONENTS = ("metrics", "marvel-api")
+# What only k8s/cluster (applied by a person) may hold: Skaffold deletes what it deploys.
+STATE_KINDS = ("Namespace", "StorageClass", "PersistentVolumeClaim", "PersistentVolume")
 
 
 def tool(name: str) -> str:
@@ -69,6 +77,11 @@ def render(path: Path | str) -> list[dict]:
 
 def render_overlay(name: str) -> list[dict]:
     return render(K8S / "overlays" / name)
+
+
+def render_cluster(name: str | None = None) -> list[dict]:
+    """k8s/cluster (or one environment of it): the state a person applies once."""
+    return render(CLUSTER / name if name else CLUSTER)
 
 
 @functools.cache
