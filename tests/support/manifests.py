@@ -85,28 +85,34 @@ def render_cluster(name: str | None = None) -> list[dict]:
 
 
 @functools.cache
-def _variant(name: str, edits: tuple[tuple[str, str], ...]) -> str:
-    """An overlay's kustomization with text edits, copied out of the tree (kustomize wants
+def _edited(folder: str, edits: tuple[tuple[str, str], ...]) -> str:
+    """A kustomization (k8s/<folder>) with text edits, copied out of the tree (kustomize wants
     relative paths: each entry is rewritten relative to the copy)."""
-    overlay = K8S / "overlays" / name
-    text = (overlay / "kustomization.yaml").read_text()
+    source = K8S / folder
+    text = (source / "kustomization.yaml").read_text()
     for old, new in edits:
-        assert text.count(old) == 1, f"{old!r} is not one line of overlays/{name}"
+        assert text.count(old) == 1, f"{old!r} is not one line of {folder}"
         text = text.replace(old, new)
     kustomization = yaml.safe_load(text)
-    folder = Path(tempfile.mkdtemp(prefix=f"kustomize-{name}-"))
+    copy_folder = Path(tempfile.mkdtemp(prefix=f"kustomize-{source.name}-"))
     for field in ("resources", "components"):
         kustomization[field] = [
-            os.path.relpath((overlay / entry).resolve(), folder) for entry in kustomization[field]
+            os.path.relpath((source / entry).resolve(), copy_folder)
+            for entry in kustomization.get(field, [])
         ]
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    # Files of the overlay now sit outside the copy's root.
-    return _kustomize(str(folder), "--load-restrictor", "LoadRestrictionsNone")
+    (copy_folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    # Files of the kustomization now sit outside the copy's root.
+    return _kustomize(str(copy_folder), "--load-restrictor", "LoadRestrictionsNone")
 
 
 def render_variant(name: str, *edits: tuple[str, str]) -> list[dict]:
     """Overlay `name` with each (old, new) line replaced, as a user would edit it."""
-    return [copy.deepcopy(doc) for doc in yaml.safe_load_all(_variant(name, edits)) if doc]
+    return render_edited(f"overlays/{name}", *edits)
+
+
+def render_edited(folder: str, *edits: tuple[str, str]) -> list[dict]:
+    """k8s/<folder> with each (old, new) text replaced, as a user would edit it."""
+    return [copy.deepcopy(doc) for doc in yaml.safe_load_all(_edited(folder, edits)) if doc]
 
 
 def with_component(component: str) -> tuple[str, str]:
