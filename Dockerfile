@@ -2,8 +2,13 @@
 # (writable /tmp only). Build: `docker build -t marvelsite .` (or `skaffold build`).
 # No secret goes into the image: settings come from the environment at run time (README.md).
 
+# The official image by version and digest: a tag can be re-pushed, a digest cannot. To move
+# on, take the new digest of the exact tag (`docker buildx imagetools inspect <tag>`).
+# scripts/image-check builds against a local stand-in through this argument.
+ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm@sha256:593bd06efe90efa80dc4eee3948be7c0fde4134606dd40d8dd8dbcade98e669c
+
 # --- build stage: the locked dependencies in a virtualenv, copied whole into the runtime ---
-FROM python:3.12-slim AS build
+FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -11,10 +16,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 RUN python -m venv /opt/venv
 COPY requirements/prod.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+# Every pin carries its hashes: a changed or substituted file fails the build.
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt
 
 # --- runtime stage ---
-FROM python:3.12-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from marvelsite.secrets_env import secret
+
 MONGODB_ENGINE = "django_mongodb_backend"
 # Timeouts, chosen (README, "Reads through elections"); a URI's own values win, except that the
 # read preferences are ours: the admin and writes need the primary, public reads do not.
@@ -38,9 +40,10 @@ def seed_hosts(env: Mapping[str, str]) -> list[str]:
 
 
 def seed_password(env: Mapping[str, str]) -> str | None:
-    """MONGO_PASSWORD; else, for one release, `password` (the seed article's name for it)."""
-    if env.get("MONGO_PASSWORD"):
-        return env["MONGO_PASSWORD"]
+    """MONGO_PASSWORD (or the file MONGO_PASSWORD_FILE names); else, for one release,
+    `password` (the seed article's name for it)."""
+    if password := secret(env, "MONGO_PASSWORD"):
+        return password
     if env.get("password"):
         warnings.warn(
             "The variable `password` is deprecated and will stop working in the next release: "
@@ -58,8 +61,8 @@ def mongodb_uri(env: Mapping[str, str]) -> str | None:
     MONGODB_URI wins; else the seed article's variables (MONGO_SEED0..N, MONGO_USERNAME and
     MONGO_PASSWORD) build a replica-set URI.
     """
-    if env.get("MONGODB_URI"):
-        return env["MONGODB_URI"]
+    if uri := secret(env, "MONGODB_URI"):
+        return uri
     hosts = seed_hosts(env)
     password = seed_password(env)
     credentials = {"MONGO_USERNAME": env.get("MONGO_USERNAME"), "MONGO_PASSWORD": password}
@@ -93,6 +96,16 @@ SQLITE_CACHE_KB = 32_000
 # WAL pages after which a committing connection copies the WAL back into the database
 # (SQLite's default: 1,000 pages, 4 MB; see database_settings).
 SQLITE_WAL_AUTOCHECKPOINT = 10_000
+
+
+def tls_options(env: Mapping[str, str]) -> dict:
+    """TLS to MongoDB, verified against the CA in the file MONGO_TLS_CA_FILE names."""
+    ca_file = env.get("MONGO_TLS_CA_FILE")
+    if not ca_file:
+        return {}
+    if not Path(ca_file).is_file():
+        raise ImproperlyConfigured(f"MONGO_TLS_CA_FILE names {ca_file}, which is not a file.")
+    return {"tls": True, "tlsCAFile": ca_file}
 
 
 def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
@@ -143,6 +156,7 @@ def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
                 for name, value in MONGODB_DEFAULT_OPTIONS.items()
                 if name.lower() not in given_options
             },
+            **tls_options(env),
             "readPreference": "primary",
         },
     }

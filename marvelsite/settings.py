@@ -12,6 +12,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from marvelsite.db_config import database_settings, is_mongodb, public_reads_settings
+from marvelsite.secrets_env import secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,9 +20,10 @@ env = environ.Env()
 
 
 def verbatim(name: str, default: str = "") -> str:
-    """A secret exactly as given: django-environ takes a value starting with "$" for a
-    reference to another variable, and keys made by Django's get_random_secret_key() can."""
-    return env.ENVIRON.get(name, default)
+    """A secret exactly as given, from NAME or the file NAME_FILE names: django-environ takes
+    a value starting with "$" for a reference to another variable, and keys made by Django's
+    get_random_secret_key() can."""
+    return secret(env.ENVIRON, name, default)
 
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -236,7 +238,7 @@ COUNT_CACHE_SECONDS = env.int("MARVELSITE_COUNT_CACHE_SECONDS", default=60)
 # seed_marvel's defaults (characters/ingest/seed.py; its options win). The numbers stay text
 # here: the seed reads them and names the variable when one is wrong, so a typo fails the seed
 # Job, never the site.
-MARVEL_PUBLIC_KEY = env.str("MARVEL_PUBLIC_KEY", default="")
+MARVEL_PUBLIC_KEY = verbatim("MARVEL_PUBLIC_KEY")
 MARVEL_PRIVATE_KEY = verbatim("MARVEL_PRIVATE_KEY")
 MARVEL_API_BASE_URL = env.str("MARVEL_API_BASE_URL", default="")
 MARVEL_RETRIES = env.str("MARVEL_RETRIES", default="")

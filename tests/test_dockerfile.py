@@ -26,11 +26,18 @@ def test_hadolint_clean():
     assert result.stdout == ""
 
 
-def test_multi_stage_on_python_slim():
+def test_multi_stage_on_python_slim_pinned_by_digest():
     froms = instructions("FROM")
     assert len(froms) >= 2
     for line in froms:
-        assert re.match(r"python:3\.1[12]-slim\b", line), line
+        assert line.split()[0] == "${PYTHON_IMAGE}", line
+    [base] = [line for line in instructions("ARG") if line.startswith("PYTHON_IMAGE=")]
+    # An exact version and the digest it was published with.
+    assert re.fullmatch(
+        r"PYTHON_IMAGE=python:3\.1[12]\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base
+    ), base
+    # Declared before the first FROM, so every stage's FROM sees it.
+    assert INSTRUCTIONS.index(f"ARG {base}") < INSTRUCTIONS.index(f"FROM {froms[0]}")
 
 
 def test_installs_the_lock_only():
@@ -38,6 +45,19 @@ def test_installs_the_lock_only():
     [install] = [line for line in instructions("RUN") if "pip install" in line]
     assert "-r /tmp/requirements.txt" in install
     assert "--no-cache-dir" in install
+    assert "--require-hashes" in install
+
+
+def test_every_lock_pins_with_hashes():
+    for name in ("prod", "dev", "checkov"):
+        text = (ROOT / "requirements" / f"{name}.txt").read_text()
+        hashed_pin = r"^([A-Za-z0-9_.-]+)==[^\n]*\n((?:\s+--hash=sha256:[0-9a-f]{64}.*\n)+)"
+        pins = re.findall(hashed_pin, text, flags=re.MULTILINE)
+        lines = [line for line in text.splitlines() if re.match(r"^[A-Za-z0-9_.-]+==", line)]
+        assert lines, name
+        assert len(pins) == len(lines), f"requirements/{name}.txt has a pin without hashes"
+    setup = (ROOT / "scripts" / "setup-venv").read_text()
+    assert "--require-hashes" in setup
 
 
 def test_runs_gunicorn_as_the_non_root_user_of_the_manifests():

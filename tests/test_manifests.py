@@ -27,6 +27,7 @@ from tests.support.manifests import (
     one,
     pod_specs,
     pod_template,
+    render_cluster,
     render_overlay,
     render_variant,
     require_shared,
@@ -38,13 +39,17 @@ APP_UID = 10001  # the Dockerfile's USER (tests/test_dockerfile.py checks it the
 MONGO_IMAGE_UID = 999  # the official mongo image's `mongodb` user (the backup CronJob)
 CRD_KIND = "MongoDBCommunity"
 # Custom kinds with no schema in kubernetes-validate: each is checked by its own tests here.
-CUSTOM_KINDS = {CRD_KIND, "ServiceMonitor"}
+CUSTOM_KINDS = {CRD_KIND, "ServiceMonitor", "Certificate", "Issuer"}
 APP_WORKLOADS = {"Deployment/marvel-frontend", "Job/migrate", "Job/seed-marvel"}
 BACKUP = "CronJob/mongodb-backup"
 # MCK's operator pod, as its Helm chart labels it, in the namespace docs/kubernetes.md installs it to.
 OPERATOR_NAMESPACE = "mongodb-operator"
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "mongodb-kubernetes-operator"}
 MONITORING_NAMESPACE = "monitoring"
+INGRESS_CONTROLLER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}},
+}
 # MCK's ServiceAccount for MongoDBCommunity pods (the Community Operator's was mongodb-database).
 APPDB_SERVICE_ACCOUNT = "mongodb-kubernetes-appdb"
 SWITCH_TO_ONDAT = ("  - ../../components/longhorn\n", "  - ../../components/ondat\n")
@@ -59,6 +64,7 @@ ENV_READERS = [
     ROOT / "marvelsite" / "settings.py",
     ROOT / "marvelsite" / "db_config.py",
     ROOT / "marvelsite" / "gunicorn_conf.py",
+    ROOT / "marvelsite" / "secrets_env.py",
     *sorted((ROOT / "characters" / "management" / "commands").glob("*.py")),
 ]
 
@@ -127,16 +133,17 @@ def test_every_component_is_a_component_an_overlay_can_render():
     }
     for folder in sorted((K8S / "components").iterdir()):
         assert kustomization(folder)["kind"] == "Component", folder.name
-        # Rendered in an overlay: prod's list, an optional one-liner, or the storage switch.
-        assert folder.name in listed | set(OPTIONAL_COMPONENTS) | {"ondat"}, folder.name
+        # Rendered in an overlay: prod's list, an optional one-liner, or the storage switch;
+        # or by k8s/cluster (Kyverno's policies, tests/test_policies.py).
+        assert folder.name in listed | set(OPTIONAL_COMPONENTS) | {"ondat", "policies"}, folder.name
 
 
 def test_prod_lists_its_policies_budgets_and_autoscaler_as_components():
     prod = K8S / "overlays" / "prod"
     components = kustomization(prod)["components"]
-    for name in ("network-policies", "pod-disruption-budgets", "autoscaling", "longhorn"):
+    for name in ("network-policies", "pod-disruption-budgets", "autoscaling", "longhorn", "tls"):
         assert f"../../components/{name}" in components
-    assert sorted(p.name for p in prod.iterdir()) == ["kustomization.yaml", "namespace.yaml"]
+    assert sorted(p.name for p in prod.iterdir()) == ["kustomization.yaml"]
 
 
 def test_core_kinds_validate_strictly(variant):
@@ -196,14 +203,10 @@ def test_crd_validation_keeps_preserved_fields_open():
 
 def test_every_object_is_labelled_and_namespaced(variant):
     name, namespace, docs = variant
-    cluster_scoped = {"Namespace", "StorageClass"}
-    assert one(docs, "Namespace")["metadata"]["name"] == namespace
     for doc in docs:
         where = f"{name}: {doc['kind']}/{doc['metadata']['name']}"
-        if doc["kind"] not in cluster_scoped:
-            assert doc["metadata"].get("namespace") == namespace, where
-        if doc["kind"] != "Namespace":
-            assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "marvelsite", where
+        assert doc["metadata"].get("namespace") == namespace, where
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "marvelsite", where
 
 
 # --- the workloads -----------------------------------------------------------------------
@@ -311,10 +314,11 @@ def version_tuple(text):
 
 
 def test_replica_set_shape(overlay):
-    _, docs = overlay
+    name, docs = overlay
     spec = one(docs, CRD_KIND, "mongodb")["spec"]
     assert spec["type"] == "ReplicaSet"
-    assert spec["members"] == 3
+    # A majority that survives a lost node in prod; one small member on dev's one node.
+    assert spec["members"] == {"prod": 3, "dev": 1}[name]
     # A current 8.0 (django-mongodb-backend needs >= 6.0); 8.0.17 fixes CVE-2025-14847.
     assert version_tuple(spec["version"])[:2] == (8, 0)
     assert version_tuple(spec["version"]) >= (8, 0, 17)
@@ -351,8 +355,20 @@ def test_users_admin_for_operations_least_privilege_for_the_app(overlay):
     assert len(secrets) == len(users)
 
 
-def referenced_secrets(spec):
+def mounted_secrets(spec):
+    """Secrets of a pod's volumes: plain and projected."""
     names = set()
+    for volume in spec.get("volumes", []):
+        if "secret" in volume:
+            names.add(volume["secret"]["secretName"])
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                names.add(source["secret"]["name"])
+    return names
+
+
+def referenced_secrets(spec):
+    names = mounted_secrets(spec)
     for container in containers(spec):
         names |= {e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e}
         names |= {
@@ -370,24 +386,31 @@ def test_the_app_never_gets_the_admin_password(overlay):
         assert admin_secret not in referenced_secrets(spec), where
 
 
-def test_dev_password_refs_name_the_generated_secrets():
+def test_dev_secrets_made_by_the_cluster_bootstrap_are_the_ones_dev_names():
     docs = render_overlay("dev")
-    secrets = {s["metadata"]["name"]: s for s in find(docs, "Secret")}
+    # k8s/cluster/dev makes them once, with plain names: Skaffold never deploys a Secret.
+    secrets = {s["metadata"]["name"]: s for s in find(render_cluster("dev"), "Secret")}
+    for secret in secrets.values():
+        assert secret["metadata"]["namespace"] == "dev"
     for user in users_by_name(docs).values():
         ref = user["passwordSecretRef"]
-        # kustomize's nameReference (k8s/base/configurations) put in the hash-suffixed name.
         assert ref["name"] in secrets, ref
-        assert re.fullmatch(r".+-[a-z0-9]{10}", ref["name"]), ref
         # The operator reads key `password` unless told otherwise: the article's lesson.
         assert ref.get("key", "password") == "password"
         assert set(secrets[ref["name"]]["data"]) == {"password"}
     for where, spec in pod_specs(docs):
-        for name in referenced_secrets(spec) - {"marvel-api"}:  # marvel-api is optional
+        for name in referenced_secrets(spec):
             assert name in secrets, f"{where} refers to a missing Secret {name}"
+        for volume in spec["volumes"]:
+            for source in volume.get("projected", {}).get("sources", []):
+                keys = {item["key"] for item in source["secret"]["items"]}
+                assert keys <= set(secrets[source["secret"]["name"]]["data"]), where
 
 
 # The Secrets docs/kubernetes.md tells operators to create by hand in prod, without a hash suffix.
 PROD_SECRETS = {"admin-password", "marvel-app-password", "backup-password", "django-secret"}
+# Made by cert-manager from the tls component's Certificate.
+CERT_MANAGER_SECRETS = {"mongodb-tls"}
 
 
 def test_prod_has_no_secret_in_git():
@@ -397,16 +420,16 @@ def test_prod_has_no_secret_in_git():
     refs = {u["passwordSecretRef"]["name"] for u in users_by_name(docs).values()}
     assert refs == {"admin-password", "marvel-app-password", "backup-password"}
     for _, spec in pod_specs(docs):
-        assert referenced_secrets(spec) <= PROD_SECRETS | {"marvel-api"}
+        assert referenced_secrets(spec) <= PROD_SECRETS | CERT_MANAGER_SECRETS
     readme = (ROOT / "docs" / "kubernetes.md").read_text()
-    for name in PROD_SECRETS | {"mongodb-metrics", "longhorn-crypto"}:
+    for name in PROD_SECRETS | {"mongodb-metrics", "longhorn-crypto", "marvel-api"}:
         assert f"create secret generic {name}" in readme, name
 
 
 def test_dev_secrets_are_marked_dev_only():
-    text = (K8S / "overlays" / "dev" / "kustomization.yaml").read_text()
+    text = (K8S / "cluster" / "dev" / "kustomization.yaml").read_text()
     assert "DEV ONLY" in text
-    for generator in kustomization(K8S / "overlays" / "dev")["secretGenerator"]:
+    for generator in kustomization(K8S / "cluster" / "dev")["secretGenerator"]:
         for literal in generator["literals"]:
             assert "dev-only" in literal.split("=", 1)[1], literal
 
@@ -437,13 +460,35 @@ def test_config_map_keys_are_read_by_the_app(variant):
     names, prefixes = env_names_read_by_the_app()
     keys = {key for cm in find(docs, "ConfigMap") for key in cm["data"]}
     keys |= {key for secret in find(docs, "Secret") for key in secret["data"]}
-    keys -= {"password"}  # the operator's key, given to the app as MONGO_PASSWORD
+    keys -= {"password"}  # the operator's key, a file the app reads (MONGO_PASSWORD_FILE)
     assert keys
     for key in keys:
-        read = key in names or any(
-            key.startswith(prefix) and key[len(prefix) :].isdigit() for prefix in prefixes
+        # NAME_FILE: read by marvelsite/secrets_env.py for every secret NAME the app reads.
+        read = (
+            key in names
+            or key.removesuffix("_FILE") in names
+            or any(key.startswith(prefix) and key[len(prefix) :].isdigit() for prefix in prefixes)
         )
         assert read, f"{key} is not read by {', '.join(p.name for p in ENV_READERS)}"
+
+
+def secret_files(spec, container):
+    """{path of each file a container sees: (Secret, key)} from its read-only mounts."""
+    volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+    files = {}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        sources = [{"secret": volume["secret"]}] if "secret" in volume else []
+        sources += volume.get("projected", {}).get("sources", [])
+        for source in sources:
+            if "secret" not in source:
+                continue
+            assert mount.get("readOnly") is True, mount
+            secret = source["secret"]
+            name = secret.get("name") or secret["secretName"]
+            for item in secret["items"]:
+                files[f"{mount['mountPath']}/{item['path']}"] = (name, item["key"])
+    return files
 
 
 def test_every_workload_gets_the_same_database_settings(overlay):
@@ -453,18 +498,36 @@ def test_every_workload_gets_the_same_database_settings(overlay):
         for container in containers(specs[where]):
             at = f"{where}/{container['name']}"
             sources = [
-                # Without kustomize's hash suffix (generated in dev, plain names in prod).
-                re.sub(r"-[a-z0-9]{10}$", "", (e.get("configMapRef") or e.get("secretRef"))["name"])
+                # Without kustomize's hash suffix.
+                re.sub(r"-[a-z0-9]{10}$", "", e["configMapRef"]["name"])
                 for e in container["envFrom"]
             ]
-            assert sources[:2] == ["marvelsite-config", "mongo-config"], at
-            env = {e["name"]: e for e in container["env"]}
-            # MONGO_PASSWORD from the Secret the operator reads, never a variable `password`.
-            password = env["MONGO_PASSWORD"]["valueFrom"]["secretKeyRef"]
-            assert re.sub(r"-[a-z0-9]{10}$", "", password["name"]) == "marvel-app-password", at
-            assert password["key"] == "password", at
-            assert "password" not in env, at
-            assert "marvel-app-password" not in sources, at
+            assert sources == ["marvelsite-config", "mongo-config"], at
+            settings = config_map(docs, "marvelsite-config") | config_map(docs, "mongo-config")
+            files = secret_files(specs[where], container)
+            # The password of the Secret the operator reads (key `password`), as a file.
+            assert files[settings["MONGO_PASSWORD_FILE"]] == ("marvel-app-password", "password")
+            assert files[settings["DJANGO_SECRET_KEY_FILE"]] == (
+                "django-secret",
+                "DJANGO_SECRET_KEY",
+            )
+
+
+def test_no_secret_is_an_environment_variable(variant):
+    name, _, docs = variant
+    for where, spec in pod_specs(docs):
+        for container in containers(spec):
+            at = f"{name}: {where}/{container['name']}"
+            assert not [e for e in container.get("envFrom", []) if "secretRef" in e], at
+            assert not [
+                e for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})
+            ], at
+            for volume in spec.get("volumes", []):
+                for source in [volume] + volume.get("projected", {}).get("sources", []):
+                    if "secret" in source:
+                        mode = (volume.get("projected") or volume["secret"]).get("defaultMode")
+                        assert mode is not None, f"{at}: {volume['name']}"
+                        assert mode & 0o007 == 0, f"{at}: {volume['name']}"  # no other user
 
 
 # --- per-environment ---------------------------------------------------------------------
@@ -484,7 +547,8 @@ def test_dev_overlay():
 def test_prod_scaling_and_disruption_budgets():
     docs = render_overlay("prod")
     deployment = one(docs, "Deployment", "marvel-frontend")
-    assert deployment["spec"]["replicas"] >= 3
+    # The autoscaler owns the replicas: a deploy never resets a scaled-out frontend.
+    assert "replicas" not in deployment["spec"]
     labels = deployment["spec"]["selector"]["matchLabels"]
     pdb = one(docs, "PodDisruptionBudget", "marvel-frontend")
     assert pdb["spec"]["selector"]["matchLabels"] == labels
@@ -535,7 +599,7 @@ def test_prod_spreads_members_and_frontend_over_nodes():
 
 def test_prod_network_policy_guards_mongodb():
     docs = render_overlay("prod")
-    [policy] = find(docs, "NetworkPolicy")
+    policy = one(docs, "NetworkPolicy", "mongodb-ingress")
     cr = one(docs, CRD_KIND, "mongodb")["metadata"]["name"]
     mongo_pods = {"app": f"{cr}-svc"}  # the label the operator puts on the replica set's pods
     assert policy["spec"]["podSelector"] == {"matchLabels": mongo_pods}
@@ -584,7 +648,9 @@ def claims_storage_classes(docs):
 
 def test_prod_uses_encrypted_replicated_longhorn_storage():
     docs = render_overlay("prod")
-    [storage] = find(docs, "StorageClass")
+    # The class and the backups' claim are cluster state (k8s/cluster), never deployed.
+    cluster = render_cluster("prod")
+    [storage] = find(cluster, "StorageClass")
     assert storage["metadata"]["name"] == "longhorn-encrypted"
     assert storage["provisioner"] == "driver.longhorn.io"
     assert storage["allowVolumeExpansion"] is True
@@ -598,22 +664,25 @@ def test_prod_uses_encrypted_replicated_longhorn_storage():
         assert parameters[f"csi.storage.k8s.io/{step}-secret-name"] == "longhorn-crypto", step
         assert parameters[f"csi.storage.k8s.io/{step}-secret-namespace"] == "longhorn-system"
     # The replica set's two claims and the backups' claim.
-    assert claims_storage_classes(docs) == ["longhorn-encrypted"] * 3
+    assert claims_storage_classes(docs + cluster) == ["longhorn-encrypted"] * 3
     readme = (ROOT / "docs" / "kubernetes.md").read_text()
     for needed in ("CRYPTO_KEY_VALUE", "CRYPTO_KEY_PROVIDER=secret", "dm_crypt", "cryptsetup"):
         assert needed in readme, needed
 
 
-def test_switching_prod_to_ondat_is_one_line():
+def test_switching_prod_to_ondat_is_one_line_in_each_kustomization():
     docs = render_variant("prod", SWITCH_TO_ONDAT)
-    [storage] = find(docs, "StorageClass")
+    storage = yaml.safe_load((K8S / "cluster" / "prod" / "storageclass-ondat.yaml").read_text())
+    assert (
+        "storageclass-ondat.yaml instead" in (K8S / "cluster/prod/kustomization.yaml").read_text()
+    )
     assert storage["metadata"]["name"] == "ondat-replicated"
     assert storage["provisioner"] == "csi.storageos.com"
     parameters = storage["parameters"]
     assert parameters["storageos.com/encryption"] == "true"
     assert int(parameters["storageos.com/replicas"]) >= 2
     assert parameters["csi.storage.k8s.io/fstype"] == "xfs"
-    assert claims_storage_classes(docs) == ["ondat-replicated"] * 3
+    assert claims_storage_classes(docs) == ["ondat-replicated"] * 2
 
 
 def test_replica_set_pods_have_their_service_account(overlay):
@@ -641,11 +710,13 @@ def test_backups_run_as_a_least_privilege_user_the_cr_defines():
     user = users_by_name(docs)["marvel-backup"]
     assert user["db"] == "admin"
     assert [(r["name"], r["db"]) for r in user["roles"]] == [("backup", "admin")]
-    [dump] = pod_template(backup_cronjob(docs))["spec"]["containers"]
+    pod = pod_template(backup_cronjob(docs))["spec"]
+    [dump] = pod["containers"]
     env = {e["name"]: e for e in dump["env"]}
     assert env["BACKUP_USERNAME"]["value"] == user["name"]
-    secret = env["MONGO_PASSWORD"]["valueFrom"]["secretKeyRef"]
-    assert secret == {"name": user["passwordSecretRef"]["name"], "key": "password"}
+    files = secret_files(pod, dump)
+    password_file = env["BACKUP_PASSWORD_FILE"]["value"]
+    assert files[password_file] == (user["passwordSecretRef"]["name"], "password")
 
 
 def test_backup_cronjob_dumps_the_app_database_to_its_volume():
@@ -654,8 +725,9 @@ def test_backup_cronjob_dumps_the_app_database_to_its_volume():
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     pod = pod_template(cronjob)["spec"]
     [dump] = pod["containers"]
-    # The official image, on the server's own version, pinned.
-    assert dump["image"] == f"mongo:{one(docs, CRD_KIND, 'mongodb')['spec']['version']}"
+    # The official image, on the server's own version, pinned by digest.
+    version = one(docs, CRD_KIND, "mongodb")["spec"]["version"]
+    assert re.fullmatch(rf"mongo:{re.escape(version)}@sha256:[0-9a-f]{{64}}", dump["image"])
     script = dump["args"][0]
     assert "mongodump" in script
     for flag in ("--archive=", "--gzip", '--db="$MONGODB_NAME"', "--config="):
@@ -665,7 +737,8 @@ def test_backup_cronjob_dumps_the_app_database_to_its_volume():
     mounts = {m["mountPath"]: m["name"] for m in dump["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     claim = volumes[mounts["/backups"]]["persistentVolumeClaim"]["claimName"]
-    assert one(docs, "PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteOnce"]
+    cluster = render_cluster("prod")
+    assert one(cluster, "PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteOnce"]
     # The password file: memory only.
     assert volumes[mounts["/tmp"]]["emptyDir"]["medium"] == "Memory"  # noqa: S108
 
@@ -720,12 +793,14 @@ def test_backup_script_keeps_the_newest_archives_and_hides_the_password(tmp_path
     script = dump["args"][0].replace(in_container, str(scratch / "mongodump.yaml"))
     script = script.replace("/backups", str(backups))
     password = 'pa"ss\\word with spaces'
+    password_file = tmp_path / "password"
+    password_file.write_text(password)  # as the mounted Secret holds it: no newline
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "RECORD": str(record),
-        "MONGO_PASSWORD": password,
         **config_map(docs, "mongo-config"),
         **{e["name"]: e["value"] for e in dump["env"] if "value" in e},
+        "BACKUP_PASSWORD_FILE": str(password_file),
     }
     result = subprocess.run(
         ["/bin/sh", "-c", script], env=env, capture_output=True, text=True, check=False
@@ -738,6 +813,8 @@ def test_backup_script_keeps_the_newest_archives_and_hides_the_password(tmp_path
     )
     assert "--username=marvel-backup" in argv
     assert "--db=marvel" in argv
+    # Over TLS, verified against the CA the tls component mounts.
+    assert argv[argv.index("--tls") + 1] == "--tlsCAFile=/run/secrets/mongodb-ca/ca.crt"
     assert not [arg for arg in argv if 'pa"ss' in arg]
     assert yaml.safe_load((record / "config").read_text()) == {"password": password}
     assert (scratch / "mongodump.yaml").stat().st_mode & 0o077 == 0  # umask 077
@@ -814,7 +891,8 @@ def test_only_prometheus_reaches_the_app_metrics_port():
     assert policy["spec"]["podSelector"] == selector
     rules = {rule["ports"][0]["port"]: rule for rule in policy["spec"]["ingress"]}
     assert set(rules) == {8000, 9100}
-    assert "from" not in rules[8000]  # the site: from anywhere
+    # The site: from the ingress controller alone (k3s's Traefik).
+    assert rules[8000]["from"] == [INGRESS_CONTROLLER]
     assert rules[9100]["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
     ]

@@ -66,9 +66,10 @@ def test_every_kustomize_path_renders_the_artifact_image(profile):
         docs = render(path)
         used = {c["image"] for _, spec in pod_specs(docs) for c in containers(spec)}
         assert images <= used, f"{path} uses {used}, Skaffold builds {images}"
-        # Anything else is a published image (the backups' mongo), pinned to a version.
+        # Anything else is a published image (the backups' mongo), pinned to a version and
+        # its digest.
         for image in used - images:
-            assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", image), image
+            assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+@sha256:[0-9a-f]{64}", image), image
 
 
 def test_default_is_dev_prod_is_a_profile():

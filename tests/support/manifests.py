@@ -21,11 +21,19 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 OVERLAYS = ("dev", "prod")
 SCHEMAS = ROOT.parent / "shared" / "schemas"
-CRD_SCHEMA = SCHEMAS / "mongodbcommunity.mongodb.com_mongodbcommunity.yaml"
+# MCK 1.10's MongoDBCommunity CRD; cert-manager's for the tls component.
+CRD_SCHEMA = SCHEMAS / "mck-1.10-mongodbcommunity.mongodb.com_mongodbcommunity.yaml"
+CERT_MANAGER_SCHEMAS = {
+    "Certificate": SCHEMAS / "cert-manager.io_certificates.yaml",
+    "Issuer": SCHEMAS / "cert-manager.io_issuers.yaml",
+}
+CLUSTER = K8S / "cluster"
 
 WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
 # Components an overlay may add (one line each) beyond what it lists: rendered in the tests.
-OPTIONAL_COMPONENTS = ("metrics",)
+OPTIONAL_COMPONENTS = ("metrics", "marvel-api")
+# What only k8s/cluster (applied by a person) may hold: Skaffold deletes what it deploys.
+STATE_KINDS = ("Namespace", "StorageClass", "PersistentVolumeClaim", "PersistentVolume")
 
 
 def tool(name: str) -> str:
@@ -71,29 +79,40 @@ def render_overlay(name: str) -> list[dict]:
     return render(K8S / "overlays" / name)
 
 
+def render_cluster(name: str | None = None) -> list[dict]:
+    """k8s/cluster (or one environment of it): the state a person applies once."""
+    return render(CLUSTER / name if name else CLUSTER)
+
+
 @functools.cache
-def _variant(name: str, edits: tuple[tuple[str, str], ...]) -> str:
-    """An overlay's kustomization with text edits, copied out of the tree (kustomize wants
+def _edited(folder: str, edits: tuple[tuple[str, str], ...]) -> str:
+    """A kustomization (k8s/<folder>) with text edits, copied out of the tree (kustomize wants
     relative paths: each entry is rewritten relative to the copy)."""
-    overlay = K8S / "overlays" / name
-    text = (overlay / "kustomization.yaml").read_text()
+    source = K8S / folder
+    text = (source / "kustomization.yaml").read_text()
     for old, new in edits:
-        assert text.count(old) == 1, f"{old!r} is not one line of overlays/{name}"
+        assert text.count(old) == 1, f"{old!r} is not one line of {folder}"
         text = text.replace(old, new)
     kustomization = yaml.safe_load(text)
-    folder = Path(tempfile.mkdtemp(prefix=f"kustomize-{name}-"))
+    copy_folder = Path(tempfile.mkdtemp(prefix=f"kustomize-{source.name}-"))
     for field in ("resources", "components"):
         kustomization[field] = [
-            os.path.relpath((overlay / entry).resolve(), folder) for entry in kustomization[field]
+            os.path.relpath((source / entry).resolve(), copy_folder)
+            for entry in kustomization.get(field, [])
         ]
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    # Files of the overlay now sit outside the copy's root.
-    return _kustomize(str(folder), "--load-restrictor", "LoadRestrictionsNone")
+    (copy_folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    # Files of the kustomization now sit outside the copy's root.
+    return _kustomize(str(copy_folder), "--load-restrictor", "LoadRestrictionsNone")
 
 
 def render_variant(name: str, *edits: tuple[str, str]) -> list[dict]:
     """Overlay `name` with each (old, new) line replaced, as a user would edit it."""
-    return [copy.deepcopy(doc) for doc in yaml.safe_load_all(_variant(name, edits)) if doc]
+    return render_edited(f"overlays/{name}", *edits)
+
+
+def render_edited(folder: str, *edits: tuple[str, str]) -> list[dict]:
+    """k8s/<folder> with each (old, new) text replaced, as a user would edit it."""
+    return [copy.deepcopy(doc) for doc in yaml.safe_load_all(_edited(folder, edits)) if doc]
 
 
 def with_component(component: str) -> tuple[str, str]:
