@@ -1,6 +1,6 @@
 # marvelsite: Django served by gunicorn, as a non-root user, on a read-only root filesystem
 # (writable /tmp only). Build: `docker build -t marvelsite .` (or `skaffold build`).
-# No secret goes into the image: settings come from the environment at run time (README.md).
+# No secret goes into the image: settings come from the environment at run time (docs/configuration.md).
 
 # The official image by version and digest: a tag can be re-pushed, a digest cannot. To move
 # on, take the new digest of the exact tag (`docker buildx imagetools inspect <tag>`).

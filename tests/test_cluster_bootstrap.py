@@ -1,7 +1,7 @@
 """State outside the pipeline: what Skaffold deploys it may delete without loss.
 
 Namespaces, StorageClasses, claims and Secrets with data live in k8s/cluster, applied once by a
-person; the walk-through in docs/kubernetes.md makes them (and installs every chart, pinned) before the
+person; docs/kubernetes.md makes them (and installs every chart, pinned) before the
 first deploy.
 """
 

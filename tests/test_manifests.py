@@ -42,7 +42,7 @@ CRD_KIND = "MongoDBCommunity"
 CUSTOM_KINDS = {CRD_KIND, "ServiceMonitor", "Certificate", "Issuer"}
 APP_WORKLOADS = {"Deployment/marvel-frontend", "Job/migrate", "Job/seed-marvel"}
 BACKUP = "CronJob/mongodb-backup"
-# MCK's operator pod, as its Helm chart labels it, in the namespace docs/kubernetes.md installs it to.
+# MCK's operator pod, as its Helm chart labels it, where docs/kubernetes.md installs it.
 OPERATOR_NAMESPACE = "mongodb-operator"
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "mongodb-kubernetes-operator"}
 MONITORING_NAMESPACE = "monitoring"

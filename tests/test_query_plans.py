@@ -33,7 +33,7 @@ CAST = 6  # characters in each comic
 # A page shows 24 (admin: 50) rows, each with a few comics: what it may read, whatever the size.
 MOST_DOCS_PER_PAGE = 600
 FEATURED = "1,2,3,4,5,6"
-# What still grows, and why (docs/development.md, "Query plans"): checked for scans, not for flatness.
+# What still grows, and why (docs/development.md, "Query plans"): checked for scans, not flatness.
 GROWS = {
     "/characters/?image=1": "its count fetches every candidate: a negated regex ($nor) "
     "cannot be answered from the thumbnail_path index's keys alone",
