@@ -45,9 +45,11 @@ if ON_MONGODB:
     # admin and every write use "default" (primary). marvelsite/routing.py picks per request.
     DATABASES["reads"] = public_reads_settings(DATABASES["default"])
     DATABASE_ROUTERS = ["marvelsite.routing.PublicReadsRouter"]
-# After a database failure, its alias answers 503 at once for this long (marvelsite/breaker.py)
-# instead of each request waiting out server selection; 0 turns the breaker off.
+# Once a database alias is shown down (a server-selection timeout, or this many failed requests
+# in a row, each already retried), it answers 503 at once for DB_BREAKER_SECONDS
+# (marvelsite/breaker.py) instead of each request waiting out server selection; 0 turns it off.
 DB_BREAKER_SECONDS = env.int("MARVELSITE_DB_BREAKER_SECONDS", default=5)
+DB_BREAKER_FAILURES = env.int("MARVELSITE_DB_BREAKER_FAILURES", default=3)
 
 if ON_MONGODB:
     # django-mongodb-backend's recipe: ObjectId primary keys for the contrib apps, whose
