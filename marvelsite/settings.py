@@ -100,11 +100,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Inside CommonMiddleware, which then measures the cleaned body's Content-Length.
+    "marvelsite.hygiene.ControlCharactersMiddleware",  # no control characters in any page
     "marvelsite.middleware.DatabaseUnavailableMiddleware",  # database down -> friendly 503
     "axes.middleware.AxesMiddleware",  # a locked-out login -> 429 (marvelsite/login_throttle.py)
 ]
 
 ROOT_URLCONF = "marvelsite.urls"
+# After the admin's login, when `next` is missing or points off the site (Django's default,
+# /accounts/profile/, does not exist here).
+LOGIN_REDIRECT_URL = "admin:index"
 WSGI_APPLICATION = "marvelsite.wsgi.application"
 
 TEMPLATES = [
