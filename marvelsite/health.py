@@ -114,8 +114,8 @@ def healthz(request):
 
 
 def readyz(request):
-    """ "ok" or "unavailable", nothing more: the probe is public, and the reason (hosts, ports,
-    the replica set's state) is for the log."""
+    """Says "ok" or "unavailable", nothing more: the probe is public, and the reason (hosts,
+    ports, the replica set's state) is for the log."""
     ready, reason = readiness()
     if not ready:
         logger.warning("not ready: %s", reason)
