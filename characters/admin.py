@@ -234,18 +234,15 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.M
 
     @admin.display(description="")
     def thumbnail(self, obj):
-        if not obj.has_image:
+        if not (url := obj.image_url("standard_medium")):  # none, or not an http(s) URL
             return "–"
-        return format_html(
-            '<img src="{}" alt="" width="50" height="50" loading="lazy">',
-            obj.image_url("standard_medium"),
-        )
+        return format_html('<img src="{}" alt="" width="50" height="50" loading="lazy">', url)
 
     @admin.display(description="image")
     def preview(self, obj):
-        if not obj.has_image:
+        if not (url := obj.image_url()):
             return "No image"
-        return format_html('<img src="{}" alt="{}" width="150">', obj.image_url(), obj.name)
+        return format_html('<img src="{}" alt="{}" width="150">', url, obj.name)
 
     @admin.display(description="comics linked")
     def comics_linked(self, obj):

@@ -5,6 +5,7 @@ MongoDB, and re-importing the same data finds the same rows.
 """
 
 import random
+import re
 import uuid
 from collections import defaultdict
 from typing import NamedTuple
@@ -19,11 +20,14 @@ from django.utils.text import slugify
 from django_mongodb_backend.query import wrap_database_errors
 from django_mongodb_backend.queryset import RawQuerySet
 
+from marvelsite.hygiene import is_web_url
+
 # Ids from here up are made by this site (the admin); Marvel's ids are far below.
 LOCAL_ID_START = 1_000_000_000
 # Concurrent adds that lose the race for an id try the next one, this many times in all.
 LOCAL_ID_ATTEMPTS = 20
 IMAGE_NOT_AVAILABLE = "image_not_available"
+IMAGE_EXTENSION = re.compile(r"[A-Za-z0-9]{1,8}")  # jpg, png, gif: no path or query
 SAMPLE_WINDOW_FACTOR = 4
 # Pages a list serves (IndexedPaginator): 2,400 characters at 24 a page, 5,000 in the admin.
 MAX_PAGES = 100
@@ -449,7 +453,7 @@ class Character(LocalIdModel):
             if not isinstance(item, dict):
                 continue
             url, kind = item.get("url"), item.get("type")
-            if isinstance(url, str) and url.startswith(("https://", "http://")):
+            if is_web_url(url):
                 links.append({"url": url, "type": str(kind or "link")})
         return links
 
@@ -477,10 +481,11 @@ class Character(LocalIdModel):
 
     def image_url(self, variant: str = "portrait_xlarge") -> str:
         """Marvel's CDN URL for this image size, or "" when there is no image."""
-        if not self.has_image:
+        if not self.has_image or not IMAGE_EXTENSION.fullmatch(self.thumbnail_extension or ""):
             return ""
         path = self.thumbnail_path.replace("http://", "https://", 1)
-        return f"{path}/{variant}.{self.thumbnail_extension}"
+        url = f"{path}/{variant}.{self.thumbnail_extension}"
+        return url if is_web_url(url) else ""
 
 
 class CatalogueVersion(models.Model):

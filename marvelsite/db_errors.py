@@ -5,7 +5,9 @@ pymongo error that says what happened as `__cause__` (Django's own backends repe
 text); printing just the outer error gives "DatabaseError: ". `describe()` follows the chain.
 Every place that prints or logs a database error uses it: seed_marvel, wait_for_database,
 /readyz and the 503 middleware. `is_transient()` reads the same chain to tell an election or a
-network error (worth another try) from a real failure.
+network error (worth another try) from a real failure; `is_selection_timeout()` a database no
+member of which answered; `is_rejected_request()` a request the server answered with a refusal
+(bad input: a bug to see, not an outage).
 """
 
 import re
@@ -13,7 +15,13 @@ from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
-from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
 MASK = "***"
 LONGEST = 1000  # characters; pymongo's topology descriptions run to several kB
@@ -114,4 +122,29 @@ def is_transient(error: BaseException) -> bool:
                 return True
         if type(link).__name__ == "OperationalError" and "database is locked" in str(link):
             return True
+    return False
+
+
+def is_selection_timeout(error: BaseException) -> bool:
+    """Whether no member could be reached within serverSelectionTimeoutMS: the driver has
+    already waited for every eligible member, so trying again at once would only wait again."""
+    return any(isinstance(link, ServerSelectionTimeoutError) for link in chain(error))
+
+
+# Server refusals that say the server or its access is unwell, not the request: credentials,
+# an operation that ran out of time.
+UNWELL_CODES = {13, 18, 50}  # Unauthorized, AuthenticationFailed, MaxTimeMSExpired
+
+
+def is_rejected_request(error: BaseException) -> bool:
+    """Whether the server answered and refused this request (a bad value, a document too large,
+    a duplicate key): the database works. An election's refusals (not primary, shutting down)
+    are transient, not rejections."""
+    for link in chain(error):
+        if isinstance(link, ConnectionFailure):
+            return False
+        if isinstance(link, OperationFailure):
+            return link.code not in TRANSIENT_CODES | UNWELL_CODES and not any(
+                map(link.has_error_label, TRANSIENT_LABELS)
+            )
     return False

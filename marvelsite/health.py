@@ -18,7 +18,7 @@ from django.http import JsonResponse
 from pymongo.errors import PyMongoError
 
 from marvelsite.breaker import breaker_for
-from marvelsite.db_errors import describe
+from marvelsite.db_errors import describe, is_selection_timeout
 from marvelsite.routing import READS
 
 logger = logging.getLogger(__name__)
@@ -60,10 +60,8 @@ def readiness() -> tuple[bool, str]:
     try:
         missing = unapplied_migrations(connections[alias])
     except DATABASE_ERRORS as exc:
-        breaker.record(failed=True)
-        logger.warning("database unreachable: %s", describe(exc))
-        # The probe's answer keeps the start of it (pymongo appends kilobytes of topology).
-        return False, f"database unreachable: {describe(exc, longest=300)}"
+        breaker.record(failed=True, outage=is_selection_timeout(exc))
+        return False, f"database unreachable: {describe(exc)}"
     breaker.record(failed=False)
     if missing:
         return False, f"{len(missing)} unapplied migration(s), e.g. {'.'.join(min(missing))}"
@@ -116,11 +114,12 @@ def healthz(request):
 
 
 def readyz(request):
+    """Says "ok" or "unavailable", nothing more: the probe is public, and the reason (hosts,
+    ports, the replica set's state) is for the log."""
     ready, reason = readiness()
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "reason": reason},
-        status=200 if ready else 503,
-    )
+    if not ready:
+        logger.warning("not ready: %s", reason)
+    return JsonResponse({"status": "ok" if ready else "unavailable"}, status=200 if ready else 503)
 
 
 PROBES = {"/healthz": healthz, "/readyz": readyz}

@@ -47,9 +47,11 @@ if ON_MONGODB:
     # admin and every write use "default" (primary). marvelsite/routing.py picks per request.
     DATABASES["reads"] = public_reads_settings(DATABASES["default"])
     DATABASE_ROUTERS = ["marvelsite.routing.PublicReadsRouter"]
-# After a database failure, its alias answers 503 at once for this long (marvelsite/breaker.py)
-# instead of each request waiting out server selection; 0 turns the breaker off.
+# Once a database alias is shown down (a server-selection timeout, or this many failed requests
+# in a row, each already retried), it answers 503 at once for DB_BREAKER_SECONDS
+# (marvelsite/breaker.py) instead of each request waiting out server selection; 0 turns it off.
 DB_BREAKER_SECONDS = env.int("MARVELSITE_DB_BREAKER_SECONDS", default=5)
+DB_BREAKER_FAILURES = env.int("MARVELSITE_DB_BREAKER_FAILURES", default=3)
 
 if ON_MONGODB:
     # django-mongodb-backend's recipe: ObjectId primary keys for the contrib apps, whose
@@ -100,11 +102,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Inside CommonMiddleware, which then measures the cleaned body's Content-Length.
+    "marvelsite.hygiene.ControlCharactersMiddleware",  # no control characters in any page
     "marvelsite.middleware.DatabaseUnavailableMiddleware",  # database down -> friendly 503
     "axes.middleware.AxesMiddleware",  # a locked-out login -> 429 (marvelsite/login_throttle.py)
 ]
 
 ROOT_URLCONF = "marvelsite.urls"
+# After the admin's login, when `next` is missing or points off the site (Django's default,
+# /accounts/profile/, does not exist here).
+LOGIN_REDIRECT_URL = "admin:index"
 WSGI_APPLICATION = "marvelsite.wsgi.application"
 
 TEMPLATES = [

@@ -11,7 +11,10 @@ and removes the folder.
     scripts/local_mongo.py check                    # exit 1, saying why, when no mongod runs
 
 `run` stops the replica set when the command ends, fails or is interrupted, and exits with the
-command's status. In Python: `with ReplicaSet(members=3) as rs: ... rs.uri ...`.
+command's status. Interrupted, it passes Ctrl-C on to the command and gives it --grace seconds
+(default 10) to end, then SIGTERM and as long again, then SIGKILL: a command that ignores
+Ctrl-C never keeps the replica set running. A second Ctrl-C skips to the next signal.
+In Python: `with ReplicaSet(members=3) as rs: ... rs.uri ...`.
 """
 
 import argparse
@@ -33,6 +36,9 @@ START_SECONDS = 30
 # A three-member set elects its first primary after about 10 s of default election timeouts;
 # member 0 gets the highest priority so the first election is predictable.
 ELECT_SECONDS = 60
+
+
+GRACE_SECONDS = 10.0
 
 
 class MongodUnavailable(RuntimeError):
@@ -213,6 +219,20 @@ class ReplicaSet:
 # --- command line ---------------------------------------------------------------------------
 
 
+def stop_child(child: subprocess.Popen, grace: float) -> None:
+    """After Ctrl-C: SIGINT, then SIGTERM, then SIGKILL, each given `grace` seconds."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(sig)
+        try:
+            child.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            _say(f"the command did not end within {grace:g}s of {signal.Signals(sig).name}")
+        except KeyboardInterrupt:
+            pass  # interrupted again: the next signal at once
+
+
 def _say(message: str) -> None:
     print(f"local_mongo: {message}", file=sys.stderr, flush=True)
 
@@ -225,6 +245,12 @@ def main(argv=None) -> int:
     commands.add_parser("check", help="whether a mongod can run here (exit 1 says why not)")
     for sub in (run, start):
         sub.add_argument("--members", type=int, default=1, help="1 (default) or 3")
+    run.add_argument(
+        "--grace",
+        type=float,
+        default=GRACE_SECONDS,
+        help=f"seconds the command gets after Ctrl-C, then after SIGTERM ({GRACE_SECONDS:g})",
+    )
     run.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
@@ -272,8 +298,7 @@ def main(argv=None) -> int:
         try:
             return child.wait()
         except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
-            child.wait()
+            stop_child(child, args.grace)
             return 130
     except (MongodUnavailable, TimeoutError) as exc:
         _say(str(exc))

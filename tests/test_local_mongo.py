@@ -81,3 +81,31 @@ def test_check_names_the_problem_when_no_mongod_can_run(tmp_path):
     )
     assert done.returncode == 1
     assert "no runnable mongod" in done.stderr
+
+
+def test_a_command_that_ignores_ctrl_c_gets_sigterm_then_sigkill(tmp_path):
+    # The command ignores SIGINT and SIGTERM, as a hung one might: only SIGKILL ends it.
+    stubborn = (
+        "import signal, sys, time; "
+        "signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(300)"
+    )
+    runner = subprocess.Popen(
+        [sys.executable, SCRIPT, "run", "--grace", "1", "--", sys.executable, "-c", stubborn],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = runner.stderr.readline()
+    assert "replica set up" in line, line
+    port = line.rsplit(":", 1)[1].split("/")[0]
+    assert runner.stdout.readline().strip() == "ready"
+    runner.send_signal(signal.SIGINT)
+    # 1 s after Ctrl-C, 1 s after SIGTERM, then SIGKILL; not the command's 300 s.
+    assert runner.wait(timeout=60) == 130
+    said = runner.stderr.read()
+    assert "did not end within 1s of SIGINT" in said
+    assert "did not end within 1s of SIGTERM" in said
+    assert "replica set stopped and removed" in said
+    assert [p for p in mongod_processes() if f"--port={port}" in p] == []

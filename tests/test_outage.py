@@ -13,104 +13,27 @@ figures (failed %, longest gap, /healthz p99) come from bench/bench_outage.py.
 """
 
 import concurrent.futures
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
 from django.db import connection
 
-from tests.support.manage import ROOT, clean_env, run_manage
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from local_mongo import ReplicaSet
+from tests.support.served_site import ADMIN, get, served_replica_set, wait_for
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "mongodb", reason="MongoDB failover: run in the suite's MongoDB pass"
 )
 
-HOST = "127.0.0.1"
 PROBE_TIMEOUT = 5  # the kubelet's timeoutSeconds for /healthz (k8s/base/frontend.yaml)
-ADMIN = ("boss", "outage-test-pw-31")
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """(replica set, base URL, gunicorn's log): seeded with 100 characters, served as in the
-    container (2 workers x 4 threads), every page rendered from the database (no page cache)."""
-    workdir = tmp_path_factory.mktemp("outage")
-    with ReplicaSet(members=3) as replica_set:
-        env = {
-            "MONGODB_URI": replica_set.uri,
-            "MONGODB_NAME": "outage",
-            "DJANGO_SECRET_KEY": "outage-test-not-secret",
-            "DJANGO_ALLOWED_HOSTS": HOST,
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "DJANGO_SECURE_COOKIES": "false",
-            "MARVELSITE_PAGE_CACHE_SECONDS": "0",
-        }
-        for command in (
-            ["migrate", "--noinput", "-v0"],
-            ["seed_marvel", "--source", "file", "--max-offset", "100"],
-            ["ensure_admin"],
-            ["collectstatic", "--noinput", "-v0"],  # production's hashed static files
-        ):
-            result = run_manage(
-                *command,
-                data_dir=workdir,
-                **env,
-                DJANGO_SUPERUSER_USERNAME=ADMIN[0],
-                DJANGO_SUPERUSER_PASSWORD=ADMIN[1],
-            )
-            assert result.returncode == 0, result.stderr
-        port = free_port()
-        log_path = workdir / "gunicorn.log"
-        with open(log_path, "w") as log:
-            server = subprocess.Popen(
-                [GUNICORN, "-c", "python:marvelsite.gunicorn_conf", "marvelsite.wsgi"],
-                cwd=ROOT,
-                env=clean_env(workdir, **env, GUNICORN_BIND=f"{HOST}:{port}"),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        base = f"http://{HOST}:{port}"
-        try:
-            wait_for(lambda: get(base + "/readyz").status_code == 200, 30)
-            yield replica_set, base, log_path
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-
-
-def get(url, session=None, timeout=30):
-    return (session or requests).get(url, timeout=timeout, allow_redirects=False)
-
-
-def wait_for(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if condition():
-                return
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, f"not true within {seconds}s"
-        time.sleep(0.25)
+    """(replica set, base URL, gunicorn's log), served as in the container, no page cache."""
+    with served_replica_set(tmp_path_factory.mktemp("outage")) as served:
+        yield served
 
 
 def admin_session(base):
