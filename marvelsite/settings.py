@@ -243,6 +243,8 @@ MARVEL_RETRIES = env.str("MARVEL_RETRIES", default="")
 MARVEL_BACKOFF = env.str("MARVEL_BACKOFF", default="")
 MARVEL_TIMEOUT = env.str("MARVEL_TIMEOUT", default="")
 SEED_MAX_OFFSET = env.str("OFFSET", default="")  # the seed article's name for it
+# The JSON one recorded file may hold, decompressed (a gzip bomb stops there).
+MAX_RECORDING_BYTES = env.str("MARVELSITE_MAX_RECORDING_BYTES", default="")
 
 LOG_FORMATS = ("plain", "json")
 LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="plain")

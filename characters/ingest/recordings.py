@@ -9,12 +9,16 @@
 Records get an absolute position (the envelope's ``data.offset`` plus their index, or their
 index in an array), are re-batched into pages of ``page_size`` and parsed with the same
 validation as API responses. ``offset``/``max_offset`` select pages as the API loop does.
+
+A file's JSON (after decompression) may hold at most ``max_bytes``: gzip is decompressed as a
+stream and given up past that, so a small bomb cannot fill the memory.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,8 @@ from pathlib import Path
 from characters.ingest.records import InvalidEnvelope, ParsedPage, parse_envelope, parse_results
 
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "data" / "characters.json.gz"
+# The bundled data set is 2 MB of JSON; Marvel's pages are far smaller.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 class RecordingError(Exception):
@@ -37,25 +43,44 @@ class _Chunk:
     label: str
 
 
-def load_json(path: Path) -> object:
-    """Parse a ``.json`` or gzip file (detected by its magic bytes, not its name)."""
+def _read_capped(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, gunzipped when it starts with gzip's magic; at most ``max_bytes``."""
+    too_large = RecordingError(
+        f"{path}: holds more than {max_bytes} bytes of JSON (MARVELSITE_MAX_RECORDING_BYTES); "
+        "split it into several files in a folder"
+    )
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            if file.read(2) != b"\x1f\x8b":
+                if path.stat().st_size > max_bytes:
+                    raise too_large
+                file.seek(0)
+                return file.read()
+            file.seek(0)
+            with gzip.GzipFile(fileobj=file) as unzipped:
+                raw = unzipped.read(max_bytes + 1)  # decompresses no further than that
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise RecordingError(f"{path}: bad gzip data: {exc}") from None
     except OSError as exc:
         raise RecordingError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise RecordingError(f"{path}: bad gzip data: {exc}") from None
+    if len(raw) > max_bytes:
+        raise too_large
+    return raw
+
+
+def load_json(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> object:
+    """Parse a ``.json`` or gzip file (detected by its magic bytes, not its name)."""
+    raw = _read_capped(path, max_bytes)
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordingError(f"{path}: malformed JSON: {exc}") from None
+    except RecursionError:
+        raise RecordingError(f"{path}: malformed JSON: nested too deeply") from None
 
 
-def _chunk_from(path: Path) -> _Chunk:
-    body = load_json(path)
+def _chunk_from(path: Path, max_bytes: int) -> _Chunk:
+    body = load_json(path, max_bytes)
     if isinstance(body, list):
         return _Chunk(0, body, len(body), "", path.name)
     try:
@@ -93,8 +118,10 @@ class RecordingSource:
         page_size: int = 100,
         offset: int = 0,
         max_offset: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
         self.page_size = page_size
         self.offset = offset
         self.max_offset = max_offset
@@ -104,7 +131,7 @@ class RecordingSource:
             # only one is held in memory at a time).
             index = []
             for file in recording_files(self.path):
-                chunk = _chunk_from(file)
+                chunk = _chunk_from(file, max_bytes)
                 index.append((chunk.offset, file.name, len(chunk.results), file))
                 self.attribution = self.attribution or chunk.attribution
             index.sort()
@@ -113,7 +140,7 @@ class RecordingSource:
             self.total = max(start + count for start, _name, count, _file in index)
         elif self.path.is_file():
             self._files = []
-            self._loaded = _chunk_from(self.path)
+            self._loaded = _chunk_from(self.path, max_bytes)
             self.attribution = self._loaded.attribution
             self.total = self._loaded.offset + len(self._loaded.results)
         else:
@@ -123,7 +150,7 @@ class RecordingSource:
         if self._loaded is not None:
             yield self._loaded
         for file in self._files:
-            yield _chunk_from(file)
+            yield _chunk_from(file, self.max_bytes)
 
     def __iter__(self) -> Iterator[ParsedPage]:
         """Parsed pages of at most ``page_size`` records from position ``offset``; like the
