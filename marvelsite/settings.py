@@ -122,16 +122,17 @@ TEMPLATES = [
 ]
 
 # Admin login throttling (django-axes): after MARVELSITE_LOGIN_FAILURES failed logins for a
-# username or from an address, attempts are refused (429) for the cool-off before any password
-# is hashed; a successful login resets the count. The counts are in the database: every worker
-# and pod shares them.
+# username from one address, or from one address whatever the usernames, attempts from there
+# are refused (429) for the cool-off before any password is hashed; a successful login resets
+# the count. Never per username alone: anyone could lock its owner out from everywhere. The
+# counts are in the database: every worker and pod shares them.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: it refuses a locked-out attempt
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("MARVELSITE_LOGIN_FAILURES", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(seconds=env.int("MARVELSITE_LOGIN_COOLOFF_SECONDS", default=900))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 # A refused attempt writes nothing: it neither counts nor extends the cool-off.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
