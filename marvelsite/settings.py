@@ -59,24 +59,31 @@ if ON_MONGODB:
         "marvelsite.apps.MongoAuthConfig",
         "marvelsite.apps.MongoContentTypesConfig",
         "marvelsite.apps.MongoAxesConfig",
+        "marvelsite.apps.MongoTOTPConfig",
+        "marvelsite.apps.MongoStaticConfig",
     ]
     MIGRATION_MODULES = {
         "admin": "mongo_migrations.admin",
         "auth": "mongo_migrations.auth",
         "contenttypes": "mongo_migrations.contenttypes",
         "axes": "mongo_migrations.axes",
+        "otp_totp": "mongo_migrations.otp_totp",
+        "otp_static": "mongo_migrations.otp_static",
     }
 else:
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
     CONTRIB_APPS = [
-        "django.contrib.admin",
+        "marvelsite.apps.OTPAdminConfig",
         "django.contrib.auth",
         "django.contrib.contenttypes",
         "axes",
+        "django_otp.plugins.otp_totp",
+        "django_otp.plugins.otp_static",
     ]
 
 INSTALLED_APPS = [
     *CONTRIB_APPS,
+    "marvelsite.apps.OTPConfig",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
@@ -96,6 +103,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() (marvelsite/otp.py)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "marvelsite.middleware.DatabaseUnavailableMiddleware",  # database down -> friendly 503
@@ -139,6 +147,13 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_DISABLE_ACCESS_LOG = True  # successful logins need no table of their own
 AXES_LOCKOUT_CALLABLE = "marvelsite.login_throttle.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "marvelsite.login_throttle.client_address"
+# Who needs a second factor (TOTP or a recovery code) for the admin: superusers, staff or off.
+OTP_REQUIRED = env.str("MARVELSITE_OTP_REQUIRED", default="superusers")
+if OTP_REQUIRED not in ("off", "superusers", "staff"):
+    raise ImproperlyConfigured(
+        f"MARVELSITE_OTP_REQUIRED must be off, superusers or staff, got {OTP_REQUIRED!r}"
+    )
+OTP_TOTP_ISSUER = "marvelsite"
 # Proxies in front that append to X-Forwarded-For (an ingress: 1); 0 trusts REMOTE_ADDR only.
 TRUSTED_PROXIES = env.int("MARVELSITE_TRUSTED_PROXIES", default=0)
 
