@@ -9,12 +9,15 @@ import gzip
 import json
 import subprocess
 import sys
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from characters.ingest.api import MarvelAPIError, MarvelClient, RetryPolicy
 from characters.ingest.importer import ImportStats
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_character, parse_results
@@ -128,6 +131,32 @@ def test_a_refused_page_is_written_in_halves_and_a_refused_record_skipped():
     assert page.size == 8  # the resume offset is unchanged
     assert [s.id for s in page.skipped] == ["x", 5]
     assert "the database refused it" in page.skipped[1].reason
+
+
+class DeepJSON(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"[" * 100_000
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_api_answer_nested_too_deeply_is_a_clear_error():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DeepJSON)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v1/public"
+        client = MarvelClient("pub", "priv", url, policy=RetryPolicy(retries=1, backoff=0))
+        with pytest.raises(MarvelAPIError, match="page at offset 0: malformed JSON after 2"):
+            client.fetch_characters(0, 10)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- real seed_marvel runs ------------------------------------------------------------------
