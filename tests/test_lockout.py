@@ -143,22 +143,24 @@ def site(tmp_path):
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:  # not listening yet, or a worker still booting
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gunicorn did not start:\n{process.communicate()[1]}")
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    if "MONGODB_NAME" in env:
-        connection.connection.drop_database(env["MONGODB_NAME"])
+    try:  # the server is stopped however the test ends, a failed start included
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:  # not listening yet, or a worker still booting
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"gunicorn did not start:\n{process.communicate()[1]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if "MONGODB_NAME" in env:
+            connection.connection.drop_database(env["MONGODB_NAME"])
 
 
 def http_login(url: str, password: str, address: str) -> requests.Response:
