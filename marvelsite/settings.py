@@ -63,24 +63,31 @@ if ON_MONGODB:
         "marvelsite.apps.MongoAuthConfig",
         "marvelsite.apps.MongoContentTypesConfig",
         "marvelsite.apps.MongoAxesConfig",
+        "marvelsite.apps.MongoTOTPConfig",
+        "marvelsite.apps.MongoStaticConfig",
     ]
     MIGRATION_MODULES = {
         "admin": "mongo_migrations.admin",
         "auth": "mongo_migrations.auth",
         "contenttypes": "mongo_migrations.contenttypes",
         "axes": "mongo_migrations.axes",
+        "otp_totp": "mongo_migrations.otp_totp",
+        "otp_static": "mongo_migrations.otp_static",
     }
 else:
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
     CONTRIB_APPS = [
-        "django.contrib.admin",
+        "marvelsite.apps.OTPAdminConfig",
         "django.contrib.auth",
         "django.contrib.contenttypes",
         "axes",
+        "django_otp.plugins.otp_totp",
+        "django_otp.plugins.otp_static",
     ]
 
 INSTALLED_APPS = [
     *CONTRIB_APPS,
+    "marvelsite.apps.OTPConfig",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
@@ -100,6 +107,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() (marvelsite/otp.py)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Inside CommonMiddleware, which then measures the cleaned body's Content-Length.
@@ -131,22 +139,30 @@ TEMPLATES = [
 ]
 
 # Admin login throttling (django-axes): after MARVELSITE_LOGIN_FAILURES failed logins for a
-# username or from an address, attempts are refused (429) for the cool-off before any password
-# is hashed; a successful login resets the count. The counts are in the database: every worker
-# and pod shares them.
+# username from one address, or from one address whatever the usernames, attempts from there
+# are refused (429) for the cool-off before any password is hashed; a successful login resets
+# the count. Never per username alone: anyone could lock its owner out from everywhere. The
+# counts are in the database: every worker and pod shares them.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: it refuses a locked-out attempt
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("MARVELSITE_LOGIN_FAILURES", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(seconds=env.int("MARVELSITE_LOGIN_COOLOFF_SECONDS", default=900))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 # A refused attempt writes nothing: it neither counts nor extends the cool-off.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_DISABLE_ACCESS_LOG = True  # successful logins need no table of their own
 AXES_LOCKOUT_CALLABLE = "marvelsite.login_throttle.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "marvelsite.login_throttle.client_address"
+# Who needs a second factor (TOTP or a recovery code) for the admin: superusers, staff or off.
+OTP_REQUIRED = env.str("MARVELSITE_OTP_REQUIRED", default="superusers")
+if OTP_REQUIRED not in ("off", "superusers", "staff"):
+    raise ImproperlyConfigured(
+        f"MARVELSITE_OTP_REQUIRED must be off, superusers or staff, got {OTP_REQUIRED!r}"
+    )
+OTP_TOTP_ISSUER = "marvelsite"
 # Proxies in front that append to X-Forwarded-For (an ingress: 1); 0 trusts REMOTE_ADDR only.
 TRUSTED_PROXIES = env.int("MARVELSITE_TRUSTED_PROXIES", default=0)
 
@@ -252,6 +268,8 @@ MARVEL_RETRIES = env.str("MARVEL_RETRIES", default="")
 MARVEL_BACKOFF = env.str("MARVEL_BACKOFF", default="")
 MARVEL_TIMEOUT = env.str("MARVEL_TIMEOUT", default="")
 SEED_MAX_OFFSET = env.str("OFFSET", default="")  # the seed article's name for it
+# The JSON one recorded file may hold, decompressed (a gzip bomb stops there).
+MAX_RECORDING_BYTES = env.str("MARVELSITE_MAX_RECORDING_BYTES", default="")
 
 LOG_FORMATS = ("plain", "json")
 LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="plain")

@@ -29,3 +29,6 @@ COUNT_CACHE_SECONDS = 0  # counted on every request; tests/test_counts.py turns 
 DATABASES.pop("reads", None)  # noqa: F405
 DATABASE_ROUTERS = []
 DB_BREAKER_SECONDS = 0  # a failure in one test must not refuse the next; tests turn it on
+OTP_REQUIRED = (
+    "off"  # the browser and admin tests log in with a password; tests/test_otp.py turns it on
+)

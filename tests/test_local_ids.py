@@ -24,6 +24,7 @@ def database_env(tmp_path, settings):
     """The environment of a process using the database under test (a migrated SQLite file,
     or this test run's MongoDB database)."""
     env = {"DJANGO_DEBUG": "true", "DJANGO_ALLOWED_HOSTS": "testserver"}
+    env["MARVELSITE_OTP_REQUIRED"] = "off"  # the writers are superusers logged in by force_login
     if connection.vendor == "mongodb":
         env |= {"MONGODB_URI": settings.DATABASES["default"]["HOST"]}
         env |= {"MONGODB_NAME": connection.settings_dict["NAME"]}

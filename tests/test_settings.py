@@ -208,8 +208,9 @@ def test_production_security_settings_are_on_without_debug(settings):
 def test_mongodb_uses_the_documented_recipe(settings):
     if not settings.ON_MONGODB:
         assert settings.DEFAULT_AUTO_FIELD == "django.db.models.BigAutoField"
-        assert "django.contrib.admin" in settings.INSTALLED_APPS
+        assert "marvelsite.apps.OTPAdminConfig" in settings.INSTALLED_APPS
         return
     assert settings.DEFAULT_AUTO_FIELD == "django_mongodb_backend.fields.ObjectIdAutoField"
     assert "marvelsite.apps.MongoAdminConfig" in settings.INSTALLED_APPS
     assert settings.MIGRATION_MODULES["auth"] == "mongo_migrations.auth"
+    assert settings.MIGRATION_MODULES["otp_totp"] == "mongo_migrations.otp_totp"

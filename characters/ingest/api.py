@@ -244,7 +244,8 @@ class MarvelClient:
                 )
             try:
                 envelope = parse_envelope(response.json())
-            except (ValueError, InvalidEnvelope) as exc:  # JSONDecodeError is a ValueError
+            # JSONDecodeError is a ValueError; RecursionError: nested too deeply.
+            except (ValueError, RecursionError, InvalidEnvelope) as exc:
                 body_retry = self._again(body_retry, url, exc, offset, "malformed JSON")
                 continue
             return envelope

@@ -9,12 +9,19 @@
 Records get an absolute position (the envelope's ``data.offset`` plus their index, or their
 index in an array), are re-batched into pages of ``page_size`` and parsed with the same
 validation as API responses. ``offset``/``max_offset`` select pages as the API loop does.
+
+Files are read as streams, one record at a time, so memory follows the page, not the file. A
+file's JSON (after decompression) may hold at most ``max_bytes``: reading stops there, so a
+small gzip bomb costs little time or memory.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,42 +29,188 @@ from pathlib import Path
 from characters.ingest.records import InvalidEnvelope, ParsedPage, parse_envelope, parse_results
 
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "data" / "characters.json.gz"
+# The bundled data set is 2 MB of JSON; Marvel's pages are far smaller.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 class RecordingError(Exception):
     """A file that cannot be read as recorded Marvel data (the message names it)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Chunk:
-    offset: int
-    results: list
-    total: int | None
-    attribution: str
-    label: str
+CHUNK_CHARS = 64 * 1024
+JSON_WHITESPACE = " \t\n\r"
+DECODER = json.JSONDecoder()
+NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
 
 
-def load_json(path: Path) -> object:
-    """Parse a ``.json`` or gzip file (detected by its magic bytes, not its name)."""
+class _JSONStream:
+    """A file's JSON read a value at a time: the buffer holds the value being read and the
+    rest of one chunk, never the whole file. ``max_bytes`` caps what is read (after gzip)."""
+
+    def __init__(self, binary, where: Path, max_bytes: int) -> None:
+        self.binary, self.where, self.max_bytes = binary, where, max_bytes
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self.buffer, self.pos, self.read_bytes, self.eof = "", 0, 0, False
+
+    def malformed(self, why: str) -> RecordingError:
+        return RecordingError(f"{self.where}: malformed JSON: {why}")
+
+    def _fill(self) -> bool:
+        """Read more (as much again as the value being read: linear in its size); False at
+        the end of the file."""
+        if self.eof:
+            return False
+        data = self.binary.read(max(CHUNK_CHARS, len(self.buffer) - self.pos))
+        self.read_bytes += len(data)
+        if self.read_bytes > self.max_bytes:
+            raise RecordingError(
+                f"{self.where}: holds more than {self.max_bytes} bytes of JSON "
+                "(MARVELSITE_MAX_RECORDING_BYTES); split it into several files in a folder"
+            )
+        self.eof = not data
+        self.buffer = self.buffer[self.pos :] + self.decoder.decode(data, final=self.eof)
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not whitespace; "" at the end."""
+        while True:
+            while self.pos < len(self.buffer) and self.buffer[self.pos] in JSON_WHITESPACE:
+                self.pos += 1
+            if self.pos < len(self.buffer):
+                return self.buffer[self.pos]
+            if not self._fill():
+                return ""
+
+    def take(self, char: str) -> None:
+        found = self.peek()
+        if found != char:
+            raise self.malformed(f"expected {char!r}, found {found[:1] or 'the end'!r}")
+        self.pos += 1
+
+    def value(self) -> object:
+        self.peek()
+        while True:
+            try:
+                value, end = DECODER.raw_decode(self.buffer, self.pos)
+            except json.JSONDecodeError as exc:
+                if not self._cut_short(exc) or not self._fill():
+                    raise self.malformed(str(exc)) from None
+                continue
+            except RecursionError:
+                raise self.malformed("nested too deeply") from None
+            if NUMBER_TAIL.fullmatch(self.buffer, end) and self._fill():
+                continue  # a number at the end of the chunk may go on in the next one
+            self.pos = end
+            return value
+
+    def _cut_short(self, error: json.JSONDecodeError) -> bool:
+        """Whether the error may only be the chunk's end: a string still open, or a failure
+        near the end (a token cut in two). Anything else is malformed, read no further."""
+        return error.msg.startswith("Unterminated string") or error.pos > len(self.buffer) - 16
+
+    def array(self) -> Iterator[object]:
+        """Yield the items of the array that comes next, one at a time."""
+        self.take("[")
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield self.value()
+            if self.peek() != ",":
+                self.take("]")
+                return
+            self.pos += 1
+
+    def object(self, nested: dict) -> Iterator[object]:
+        """The object that comes next, as a dict; a key in ``nested`` is read by its generator
+        (whose items are yielded) instead of as one value."""
+        found: dict = {}
+        self.take("{")
+        if self.peek() == "}":
+            self.pos += 1
+            return found
+        while True:
+            key = self.value()
+            if not isinstance(key, str):
+                raise self.malformed("an object key must be a string")
+            self.take(":")
+            found[key] = (yield from nested[key]()) if key in nested else self.value()
+            if self.peek() != ",":
+                self.take("}")
+                return found
+            self.pos += 1
+
+
+def _records(stream: _JSONStream) -> Iterator[object]:
+    """Yield a recording's raw records; return its envelope without them (``data.results``
+    an empty list), or None for a JSON array of records."""
+
+    def results():
+        if stream.peek() == "[":
+            yield from stream.array()
+            return []
+        return stream.value()
+
+    def data():
+        return (
+            (yield from stream.object({"results": results}))
+            if stream.peek() == "{"
+            else stream.value()
+        )
+
+    if stream.peek() == "[":
+        yield from stream.array()
+        body = None
+    else:
+        body = (
+            (yield from stream.object({"data": data})) if stream.peek() == "{" else stream.value()
+        )
+    if stream.peek():
+        raise stream.malformed("extra data after the JSON value")
+    return body
+
+
+def _recording(path: Path, max_bytes: int) -> Iterator[object]:
+    """:func:`_records` of the file at ``path`` (gzip detected by its magic bytes)."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            gzipped = file.read(2) == b"\x1f\x8b"
+            file.seek(0)
+            binary = gzip.GzipFile(fileobj=file) if gzipped else file
+            return (yield from _records(_JSONStream(binary, path, max_bytes)))
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise RecordingError(f"{path}: bad gzip data: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RecordingError(f"{path}: malformed JSON: {exc}") from None
     except OSError as exc:
         raise RecordingError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if raw[:2] == b"\x1f\x8b":
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    """One recorded file: where its records start, how many it holds, and what it says."""
+
+    path: Path
+    offset: int
+    count: int
+    total: int | None
+    attribution: str
+
+
+def scan(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> _File:
+    """Read a file through once, holding one record at a time: its envelope and record count."""
+    records = _recording(path, max_bytes)
+    count = 0
+    while True:
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise RecordingError(f"{path}: bad gzip data: {exc}") from None
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecordingError(f"{path}: malformed JSON: {exc}") from None
-
-
-def _chunk_from(path: Path) -> _Chunk:
-    body = load_json(path)
-    if isinstance(body, list):
-        return _Chunk(0, body, len(body), "", path.name)
+            next(records)
+        except StopIteration as end:
+            body = end.value
+            break
+        count += 1
+    if body is None:
+        return _File(path, 0, count, count, "")
     try:
         envelope = parse_envelope(body)
     except InvalidEnvelope as exc:
@@ -67,9 +220,7 @@ def _chunk_from(path: Path) -> _Chunk:
     code = body.get("code", 200)
     if code not in (200, "200"):
         raise RecordingError(f"{path}: recorded an error response (code {code!r})")
-    return _Chunk(
-        envelope.offset, envelope.results, envelope.total, envelope.attribution, path.name
-    )
+    return _File(path, envelope.offset, count, envelope.total, envelope.attribution)
 
 
 def recording_files(path: Path) -> list[Path]:
@@ -83,6 +234,10 @@ def recording_files(path: Path) -> list[Path]:
     return files
 
 
+def _file_order(file: _File) -> tuple[int, str]:
+    return file.offset, file.path.name
+
+
 class RecordingSource:
     """Recorded data at ``path`` as parsed pages; ``total`` is the number of records held."""
 
@@ -93,37 +248,25 @@ class RecordingSource:
         page_size: int = 100,
         offset: int = 0,
         max_offset: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
         self.page_size = page_size
         self.offset = offset
         self.max_offset = max_offset
         self.attribution = ""
         if self.path.is_dir():
-            # One pass to order the files by their recorded data.offset (files are small;
-            # only one is held in memory at a time).
-            index = []
-            for file in recording_files(self.path):
-                chunk = _chunk_from(file)
-                index.append((chunk.offset, file.name, len(chunk.results), file))
-                self.attribution = self.attribution or chunk.attribution
-            index.sort()
-            self._files = [file for *_, file in index]
-            self._loaded: _Chunk | None = None
-            self.total = max(start + count for start, _name, count, _file in index)
+            paths = recording_files(self.path)
         elif self.path.is_file():
-            self._files = []
-            self._loaded = _chunk_from(self.path)
-            self.attribution = self._loaded.attribution
-            self.total = self._loaded.offset + len(self._loaded.results)
+            paths = [self.path]
         else:
             raise RecordingError(f"{self.path}: no such file or directory")
-
-    def _chunks(self) -> Iterator[_Chunk]:
-        if self._loaded is not None:
-            yield self._loaded
-        for file in self._files:
-            yield _chunk_from(file)
+        # A first pass, one record at a time, checks each file and orders them by their
+        # recorded data.offset; the pages read them again.
+        self._files = sorted((scan(path, max_bytes) for path in paths), key=_file_order)
+        self.attribution = next((f.attribution for f in self._files if f.attribution), "")
+        self.total = max(file.offset + file.count for file in self._files)
 
     def __iter__(self) -> Iterator[ParsedPage]:
         """Parsed pages of at most ``page_size`` records from position ``offset``; like the
@@ -136,10 +279,10 @@ class RecordingSource:
             records, skipped = parse_results(pending, pending_offset)
             return ParsedPage(pending_offset, records, skipped, self.total, label)
 
-        for chunk in self._chunks():
-            label = chunk.label
-            for index, raw in enumerate(chunk.results):
-                position = chunk.offset + index
+        for file in self._files:
+            label = file.path.name
+            for index, raw in enumerate(_recording(file.path, self.max_bytes)):
+                position = file.offset + index
                 if position < self.offset:
                     continue
                 if pending and position != pending_offset + len(pending):

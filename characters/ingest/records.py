@@ -13,6 +13,7 @@ recovers differently (a bad comic item is dropped with a warning, the record kep
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -24,6 +25,18 @@ NAME_MAX = 200
 TITLE_MAX = 500
 URL_MAX = 300
 EXTENSION_MAX = 10
+# What both backends store: Django's PositiveIntegerField, and datetimes a day inside Python's
+# range (so no time zone shifts them out of it).
+COUNT_MAX = 2**31 - 1
+MODIFIED_MIN = datetime(1, 1, 2, tzinfo=UTC)
+MODIFIED_MAX = datetime(9999, 12, 30, tzinfo=UTC)
+# A MongoDB document holds 16 MiB; a character's text may be stored twice (its field, and
+# Marvel's latest value kept in local_edits when edited here).
+DOCUMENT_MAX_BYTES = 16 * 1024 * 1024
+DOCUMENT_OVERHEAD_BYTES = 64 * 1024
+# C0 and C1 control characters but tab, newline and carriage return; NUL included.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+WEB_SCHEMES = ("http://", "https://")
 
 
 class InvalidRecord(ValueError):
@@ -150,6 +163,24 @@ def _marvel_id(value: object, what: str) -> int:
     return value
 
 
+def clean_text(value: str, what: str) -> str:
+    """``value`` without control characters; :class:`InvalidRecord` when it cannot be stored
+    (an unpaired surrogate has no UTF-8 encoding)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRecord(
+            f"{what} cannot be stored: an unpaired surrogate at character {exc.start}"
+        ) from None
+    return CONTROL_CHARACTERS.sub("", value)
+
+
+def is_web_url(value: str) -> bool:
+    """Only http(s) URLs are stored: others (javascript:, data:, ...) would reach links and
+    images."""
+    return value.lower().startswith(WEB_SCHEMES)
+
+
 def _text(raw: Mapping, key: str, max_len: int | None) -> str:
     *parents, name = key.split(".")
     for parent in parents:
@@ -159,7 +190,7 @@ def _text(raw: Mapping, key: str, max_len: int | None) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidRecord(f"{name} must be a string, got {type(value).__name__}")
-    value = value.strip()
+    value = clean_text(value, key).strip()
     if max_len is not None and len(value) > max_len:
         raise InvalidRecord(f"{name} is longer than {max_len} characters")
     return value
@@ -191,6 +222,7 @@ def comic_id_from_uri(uri: object) -> int:
     """The comic id at the end of ``http://gateway.marvel.com/v1/public/comics/21366``."""
     if not isinstance(uri, str):
         raise InvalidRecord("comic resourceURI must be a string")
+    uri = clean_text(uri, "comic resourceURI")
     head, _, tail = uri.rstrip("/").rpartition("/")
     if not head.endswith("/comics") or not tail.isascii() or not tail.isdigit():
         raise InvalidRecord(f"comic resourceURI {uri[:80]!r} has no comic id")
@@ -202,10 +234,14 @@ def _comic_item(item: object) -> ComicRef:
         raise InvalidRecord(f"comic item must be an object, got {type(item).__name__}")
     uri = item.get("resourceURI")
     comic_id = comic_id_from_uri(uri)
+    uri = clean_text(uri, "comic resourceURI")
     title = item.get("name")
-    if not isinstance(title, str) or not title.strip():
+    if isinstance(title, str):
+        title = clean_text(title, f"comic {comic_id} name").strip()
+    if not isinstance(title, str) or not title:
         raise InvalidRecord(f"comic {comic_id} has no name")
-    return ComicRef(comic_id, title.strip()[:TITLE_MAX], uri if len(uri) <= URL_MAX else "")
+    keep_uri = len(uri) <= URL_MAX and is_web_url(uri)
+    return ComicRef(comic_id, title[:TITLE_MAX], uri if keep_uri else "")
 
 
 def _name(raw: Mapping) -> str:
@@ -214,7 +250,7 @@ def _name(raw: Mapping) -> str:
         raise InvalidRecord("missing name")
     if not isinstance(name, str):
         raise InvalidRecord(f"name must be a string, got {type(name).__name__}")
-    name = name.strip()
+    name = clean_text(name, "name").strip()
     if not name:
         raise InvalidRecord("empty name")
     if len(name) > NAME_MAX:
@@ -233,6 +269,10 @@ def parse_character(raw: object) -> CharacterRecord:
     texts = {f.name: _text(raw, f.metadata["key"], f.metadata["max_len"]) for f in TEXT_FIELDS}
 
     warnings: list[str] = []
+    for key in ("resource_uri", "thumbnail_path"):
+        if texts[key] and not is_web_url(texts[key]):
+            warnings.append(f"{key} dropped: not an http(s) URL")
+            texts[key] = ""
     comics_raw = _object(raw.get("comics"), "comics")
     comics: dict[int, ComicRef] = {}
     for index, item in enumerate(_list(comics_raw.get("items"), "comics.items")):
@@ -247,6 +287,8 @@ def parse_character(raw: object) -> CharacterRecord:
         available = len(comics)
     if not _is_int(available) or available < 0:
         raise InvalidRecord("comics.available must be a non-negative integer")
+    if available > COUNT_MAX:
+        raise InvalidRecord(f"comics.available {available} is past the largest count {COUNT_MAX}")
 
     urls = []
     for entry in _list(raw.get("urls"), "urls"):
@@ -255,29 +297,68 @@ def parse_character(raw: object) -> CharacterRecord:
             and isinstance(entry.get("type"), str)
             and isinstance(entry.get("url"), str)
         ):
-            urls.append((entry["type"], entry["url"]))
+            url = clean_text(entry["url"], "urls.url").strip()
+            if is_web_url(url):
+                urls.append((clean_text(entry["type"], "urls.type").strip(), url))
+            else:
+                warnings.append("a urls entry was dropped: not an http(s) URL")
         else:
             warnings.append("a malformed urls entry was dropped")
 
-    return CharacterRecord(
+    record = CharacterRecord(
         id=char_id,
         name=name,
         **texts,
-        modified=parse_modified(raw.get("modified")),
+        modified=_modified(raw.get("modified")),
         # The API caps the list at 20 items; `available` is the true count (never below it).
         comics_available=max(available, len(comics)),
         urls=tuple(urls),
         comics=tuple(comics.values()),
         warnings=tuple(warnings),
     )
+    size = estimated_document_bytes(record)
+    if size > DOCUMENT_MAX_BYTES:
+        raise InvalidRecord(
+            f"too large: about {size // 1024 // 1024} MiB stored, over the "
+            f"{DOCUMENT_MAX_BYTES // 1024 // 1024} MiB a MongoDB document holds"
+        )
+    return record
+
+
+def _modified(value: object) -> datetime | None:
+    """``modified`` where both backends can store it (past Python's range is an error)."""
+    try:
+        modified = parse_modified(value)
+        stored = modified is None or MODIFIED_MIN <= modified <= MODIFIED_MAX
+    except (OverflowError, ValueError):
+        stored = False
+    if not stored:
+        raise InvalidRecord(
+            f"modified {str(value)[:40]!r} is outside the dates stored "
+            f"({MODIFIED_MIN.date()} to {MODIFIED_MAX.date()} UTC)"
+        )
+    return modified
+
+
+def estimated_document_bytes(record: CharacterRecord) -> int:
+    """An upper bound of the character's stored size: each text twice (see
+    DOCUMENT_MAX_BYTES) plus room for keys, numbers and dates."""
+    texts = [record.name, *(getattr(record, f.name) for f in TEXT_FIELDS)]
+    texts += [part for pair in record.urls for part in pair]
+    return 2 * sum(len(value.encode()) + 16 for value in texts) + DOCUMENT_OVERHEAD_BYTES
 
 
 def _peek(raw: object, key: str) -> object:
     if isinstance(raw, Mapping):
         value = raw.get(key)
-        if value is None or isinstance(value, str | int | float):
+        if value is None or isinstance(value, int | float):
             return value
-        return repr(value)[:40]
+        if isinstance(value, str):
+            return CONTROL_CHARACTERS.sub("", value[:60])
+        try:
+            return repr(value)[:40]
+        except RecursionError:
+            return f"<deeply nested {type(value).__name__}>"
     return None
 
 
@@ -293,6 +374,9 @@ def parse_results(
             records.append(parse_character(raw))
         except InvalidRecord as exc:
             skipped.append(Skipped(offset, _peek(raw, "id"), _peek(raw, "name"), str(exc)))
+        except Exception as exc:
+            reason = f"cannot be parsed: {type(exc).__name__}: {str(exc)[:200]}"
+            skipped.append(Skipped(offset, _peek(raw, "id"), _peek(raw, "name"), reason))
     return records, skipped
 
 

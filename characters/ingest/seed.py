@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from django.db import IntegrityError
 from django.utils import timezone
+from pymongo.errors import BulkWriteError, InvalidDocument, OperationFailure
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from characters.ingest.api import (
@@ -33,9 +34,14 @@ from characters.ingest.lock import (
     acquire_import_lock,
 )
 from characters.ingest.masking import mask_secrets
-from characters.ingest.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
-from characters.ingest.records import ParsedPage
-from marvelsite.db_errors import describe, is_transient
+from characters.ingest.recordings import (
+    BUNDLED_DATASET,
+    DEFAULT_MAX_BYTES,
+    RecordingError,
+    RecordingSource,
+)
+from characters.ingest.records import ParsedPage, Skipped
+from marvelsite.db_errors import chain, describe, is_transient
 from marvelsite.health import DATABASE_ERRORS, DatabaseNotReady, wait_for_database
 from marvelsite.transactions import transaction_lifetime
 
@@ -45,6 +51,10 @@ DB_RETRY_SECONDS = 60.0
 SETTLE_MARGIN = 5.0  # seconds, for clocks of other hosts
 CONFLICT_ATTEMPTS = 3
 LOCK_WAIT_SECONDS = 300.0
+# What the server refuses for a page's size or one record's content, whenever it is tried:
+# the page is written in halves, and a record refused alone is skipped.
+REFUSED_CODE_NAMES = {"BSONObjectTooLarge", "TransactionTooLarge", "TransactionTooLargeForCache"}
+REFUSED_CODES = {257, 388, 10334}  # TransactionTooLarge, ...ForCache, BSONObjectTooLarge
 
 
 class SeedError(Exception):
@@ -79,6 +89,7 @@ class SeedOptions:
     retries: int = 5
     backoff: float = 1.0
     timeout: float = 30.0
+    max_recording_bytes: int = DEFAULT_MAX_BYTES  # file: JSON a file may hold, decompressed
 
     @classmethod
     def build(cls, arguments: Mapping[str, Any], settings: Any) -> SeedOptions:
@@ -90,6 +101,10 @@ class SeedOptions:
         given.setdefault("source", "api" if all(keys) and "path" not in given else "file")
         # Read only when used: a bad variable for the other source stops nothing.
         defaults = {"max_offset": lambda: _number("OFFSET", settings.SEED_MAX_OFFSET, int)}
+        if given["source"] == "file":
+            defaults["max_recording_bytes"] = lambda: _number(
+                "MARVELSITE_MAX_RECORDING_BYTES", getattr(settings, "MAX_RECORDING_BYTES", ""), int
+            )
         if given["source"] == "api":
             defaults |= {
                 "public_key": lambda: keys[0],
@@ -163,9 +178,14 @@ def open_source(options: SeedOptions) -> Source:
     if options.source == "file":
         if options.base_url is not None:
             raise SeedError("--base-url is for --source api")
+        if options.max_recording_bytes <= 0:
+            raise SeedError("MARVELSITE_MAX_RECORDING_BYTES must be positive")
         try:
             reader = RecordingSource(
-                options.path or BUNDLED_DATASET, page_size=options.page_size, **where
+                options.path or BUNDLED_DATASET,
+                page_size=options.page_size,
+                max_bytes=options.max_recording_bytes,
+                **where,
             )
         except RecordingError as exc:
             raise SeedError(str(exc)) from None
@@ -228,7 +248,7 @@ def seed(options: SeedOptions, report: Report | None = None) -> ImportStats:
             for page in source.pages:
                 lock.check()
                 budget = max(options.db_retry, settled - time.monotonic())
-                result = _with_retries(importer.import_page, page, budget, report)
+                result = _import_page(importer, page, budget, report)
                 next_offset = page.offset + page.size
                 report.page(page, result, importer.stats)
         finally:
@@ -294,9 +314,57 @@ def _settled(lock, using: str) -> float:
     return time.monotonic() + (ends - timezone.now()).total_seconds()
 
 
+def is_refused(error: BaseException) -> bool:
+    """Whether the database refuses this content whenever it is tried: too large for a
+    document or a transaction, or a value it cannot encode."""
+    for link in chain(error):
+        if isinstance(link, InvalidDocument | OverflowError | UnicodeError):
+            return True
+        if isinstance(link, BulkWriteError):
+            errors = (link.details or {}).get("writeErrors", [])
+            if any(item.get("code") in REFUSED_CODES for item in errors):
+                return True
+        elif isinstance(link, OperationFailure) and (
+            link.code in REFUSED_CODES or (link.details or {}).get("codeName") in REFUSED_CODE_NAMES
+        ):
+            return True
+    return False
+
+
+def _import_page(importer: Importer, page: ParsedPage, budget: float, report: Report):
+    """Import ``page`` in one transaction. One the database refuses is imported in halves,
+    down to single records; a record refused alone moves to ``page.skipped`` with the reason
+    (the page keeps its size, so the resume offset stays right)."""
+    try:
+        return _with_retries(importer.import_page, page, budget, report)
+    except Exception as exc:
+        if not is_refused(exc) or not page.records:
+            raise
+        error = exc
+    if len(page.records) == 1:
+        record = page.records.pop()
+        reason = f"the database refused it: {describe(error, longest=300)}"
+        page.skipped.append(Skipped(None, record.id, record.name, reason))
+        return importer.import_page(page)  # counts the skips, writes nothing
+    middle = len(page.records) // 2
+    first = replace(page, records=page.records[:middle])  # counts page.skipped once
+    second = replace(page, records=page.records[middle:], skipped=[])
+    result = ImportStats()
+    for half in (first, second):
+        result.add(_import_page(importer, half, budget, report))
+    page.records = first.records + second.records
+    page.skipped.extend(second.skipped)
+    # One page read, however many transactions wrote it.
+    importer.stats.pages -= result.pages - 1
+    result.pages = 1
+    return result
+
+
 def _retryable(error: BaseException) -> bool:
     # IntegrityError: another writer inserted a row this page was about to (an import that
     # bypassed the lock, an admin add): read the page again and it finds the row.
+    if is_refused(error):
+        return False
     return isinstance(error, IntegrityError) or is_transient(error)
 
 

@@ -57,6 +57,7 @@ def served_replica_set(workdir: Path, **settings: str):
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_SECURE_COOKIES": "false",
             "MARVELSITE_PAGE_CACHE_SECONDS": "0",
+            "MARVELSITE_OTP_REQUIRED": "off",  # the editor logs in with a password alone
             **settings,
         }
         for command in (

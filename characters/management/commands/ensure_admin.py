@@ -5,6 +5,9 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django_otp import user_has_device
+
+from marvelsite.otp import enrol, required_for
 
 
 class Command(BaseCommand):
@@ -17,10 +20,17 @@ class Command(BaseCommand):
         users = get_user_model()._default_manager
         if existing := users.filter(is_superuser=True).order_by("pk").first():
             self.stdout.write(f"Admin account: {existing.get_username()} (already exists)")
+            if required_for(existing) and not user_has_device(existing):
+                self.stdout.write(
+                    self.style.WARNING(
+                        "It has no second factor yet: `manage.py otp_enrol "
+                        f"{existing.get_username()}` before logging in to the admin"
+                    )
+                )
             return
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
-        users.create_superuser(
+        user = users.create_superuser(
             username=username,
             email=os.environ.get("DJANGO_SUPERUSER_EMAIL", ""),
             password=password or (generated := secrets.token_urlsafe(12)),
@@ -36,3 +46,16 @@ class Command(BaseCommand):
                     "the admin or set DJANGO_SUPERUSER_PASSWORD before the first run)"
                 )
             )
+        if required_for(user):
+            self._enrol(user)
+
+    def _enrol(self, user):
+        """A first login needs the second factor too: shown once, like the password."""
+        uri, codes = enrol(user)
+        self.stdout.write(
+            self.style.WARNING(
+                "Second factor (MARVELSITE_OTP_REQUIRED), shown once: add this to an "
+                f"authenticator app:\n  {uri}\nRecovery codes (one use each):\n  "
+                + "  ".join(codes)
+            )
+        )

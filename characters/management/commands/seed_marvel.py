@@ -20,6 +20,7 @@ from characters.ingest.seed import (
     SeedOptions,
     seed,
 )
+from marvelsite.db_errors import describe
 
 # -v 0 silences their retry warnings too; failures are still raised.
 CHATTY_LOGGERS = ("characters.ingest.api", "urllib3")
@@ -76,6 +77,10 @@ class Command(Report, BaseCommand):
             stats = seed(SeedOptions.build(options, settings), report=self)
         except SeedError as exc:
             error, stats = exc, exc.stats  # stats: None when nothing was read
+        except Exception as exc:
+            error, stats = SeedError(f"seed_marvel failed: {describe(exc, longest=500)}"), None
+            if self.verbosity >= 2:
+                logging.getLogger(__name__).exception("seed_marvel failed")
         finally:
             if self.bar is not None:
                 self.bar.close()

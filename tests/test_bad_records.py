@@ -1,0 +1,286 @@
+"""An import survives bad records: each one is skipped with its reason, its good neighbours
+and every later page are imported, the run exits 0 and prints its --json line.
+
+The runs are real seed_marvel processes against a migrated database of the suite's backend
+(a SQLite file, or a new database on the MongoDB replica set).
+"""
+
+import gzip
+import json
+import subprocess
+import sys
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.db import connection
+from pymongo.errors import BulkWriteError, OperationFailure
+
+from characters.ingest.api import MarvelAPIError, MarvelClient, RetryPolicy
+from characters.ingest.importer import ImportStats
+from characters.ingest.recordings import BUNDLED_DATASET
+from characters.ingest.records import ParsedPage, parse_character, parse_results
+from characters.ingest.seed import Report, _import_page, is_refused
+from tests.support.manage import ROOT, clean_env, run_manage
+
+ON_MONGODB = connection.vendor == "mongodb"
+SURROGATE = "\ud800"
+
+
+def good_records(count: int) -> list[dict]:
+    return json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"][:count]
+
+
+POISONED = {
+    "surrogate": {"id": 900001, "name": "Lone", "description": f"bad {SURROGATE} text"},
+    "date": {"id": 900002, "name": "Late", "modified": "9999-12-31T23:59:59-14:00"},
+    "integer": {"id": 900003, "name": "Many", "comics": {"available": 2**63}},
+    "too large": {"id": 900004, "name": "Huge", "description": "x" * 9_000_000},
+    "parser": {"id": "9" * 5000, "name": "Digits"},
+    "deep": {"id": 900006, "name": [[[[[[[[[[[]]]]]]]]]]]},
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("surrogate", "description cannot be stored: an unpaired surrogate at character 4"),
+        ("date", "modified '9999-12-31T23:59:59-14:00' is outside the dates stored"),
+        ("integer", f"comics.available {2**63} is past the largest count"),
+        ("too large", "over the 16 MiB a MongoDB document holds"),
+        ("parser", "cannot be parsed: ValueError"),
+        ("deep", "name must be a string, got list"),
+    ],
+)
+def test_each_poisoned_record_is_skipped_with_its_reason(kind, reason):
+    records, skipped = parse_results([{"id": 1, "name": "Good"}, POISONED[kind]], 40)
+    assert [r.id for r in records] == [1]
+    assert [s.offset for s in skipped] == [41]
+    assert reason in skipped[0].reason
+    skipped[0].describe().encode("utf-8")  # printable: no surrogate reaches the output
+
+
+def test_control_characters_and_other_schemes_are_removed():
+    record = parse_character(
+        {
+            "id": 7,
+            "name": "Nul\x00l\x1b",
+            "description": "line\x00 one\x07\nline two\x9b",
+            "thumbnail": {"path": "javascript:alert(1)", "extension": "jpg"},
+            "resourceURI": "data:text/html,hi",
+            "urls": [
+                {"type": "detail", "url": "vbscript:msgbox"},
+                {"type": "wiki", "url": "HTTPS://marvel.com/w\x00"},
+            ],
+            "comics": {
+                "items": [{"resourceURI": "ftp://x/v1/public/comics/5", "name": "T\x00itle"}]
+            },
+        }
+    )
+    assert (record.name, record.description) == ("Null", "line one\nline two")
+    assert (record.thumbnail_path, record.resource_uri) == ("", "")
+    assert record.urls == (("wiki", "HTTPS://marvel.com/w"),)
+    assert [(c.id, c.title, c.resource_uri) for c in record.comics] == [(5, "Title", "")]
+    assert len(record.warnings) == 3
+
+
+def test_dates_inside_the_range_are_kept():
+    record = parse_character({"id": 1, "name": "A", "modified": "9999-12-29T00:00:00-0000"})
+    assert record.modified.year == 9999
+    assert parse_character({"id": 1, "name": "A", "modified": "junk"}).modified is None
+
+
+def test_refused_means_the_same_content_fails_every_time():
+    too_big = BulkWriteError({"writeErrors": [{"index": 3, "code": 388, "errmsg": "too large"}]})
+    assert is_refused(too_big)
+    assert is_refused(OperationFailure("x", code=10334))
+    assert is_refused(OverflowError("MongoDB can only handle up to 8-byte ints"))
+    assert not is_refused(OperationFailure("x", code=112))  # WriteConflict: try again
+    assert not is_refused(ValueError("a bug is not a bad record"))
+
+
+class RefusingImporter:
+    """Refuses pages of more than two records and, alone, record 5 (as a server would)."""
+
+    def __init__(self):
+        self.stats = ImportStats()
+        self.written: list[int] = []
+
+    def import_page(self, page):
+        ids = [r.id for r in page.records]
+        if len(ids) > 2 or 5 in ids:
+            raise BulkWriteError({"writeErrors": [{"index": 0, "code": 388, "errmsg": "big"}]})
+        self.written += ids
+        result = ImportStats(pages=1, characters_created=len(ids))
+        result.characters_skipped = len(page.skipped)
+        self.stats.add(result)
+        return result
+
+
+def test_a_refused_page_is_written_in_halves_and_a_refused_record_skipped():
+    records, skipped = parse_results(
+        [{"id": i, "name": f"C{i}"} for i in range(1, 8)] + [{"id": "x"}], 100
+    )
+    page = ParsedPage(100, records, skipped)
+    importer = RefusingImporter()
+    result = _import_page(importer, page, 0.0, Report())
+    assert sorted(importer.written) == [1, 2, 3, 4, 6, 7]
+    assert (result.characters_created, result.characters_skipped, result.pages) == (6, 2, 1)
+    assert (importer.stats.pages, importer.stats.characters_skipped) == (1, 2)
+    assert page.size == 8  # the resume offset is unchanged
+    assert [s.id for s in page.skipped] == ["x", 5]
+    assert "the database refused it" in page.skipped[1].reason
+
+
+class DeepJSON(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"[" * 100_000
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_api_answer_nested_too_deeply_is_a_clear_error():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DeepJSON)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v1/public"
+        client = MarvelClient("pub", "priv", url, policy=RetryPolicy(retries=1, backoff=0))
+        with pytest.raises(MarvelAPIError, match="page at offset 0: malformed JSON after 2"):
+            client.fetch_characters(0, 10)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- real seed_marvel runs ------------------------------------------------------------------
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = {"DJANGO_DEBUG": "true"}
+    if ON_MONGODB:
+        from django.conf import settings
+
+        env |= {
+            "MONGODB_URI": settings.DATABASES["default"]["HOST"],
+            "MONGODB_NAME": f"bad_records_{uuid.uuid4().hex[:8]}",
+        }
+    migrated = run_manage("migrate", "--noinput", data_dir=tmp_path, **env)
+    assert migrated.returncode == 0, migrated.stderr
+    yield clean_env(tmp_path, **env)
+    if ON_MONGODB:
+        connection.connection.drop_database(env["MONGODB_NAME"])
+
+
+def seed(env, *args) -> tuple[subprocess.CompletedProcess, dict]:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "seed_marvel", "--json", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    last = done.stdout.strip().splitlines()[-1]
+    return done, json.loads(last)
+
+
+def stored(env, *fields) -> dict:
+    """Each stored character's `fields`, read by a fresh process of the same settings."""
+    code = (
+        "import json; from characters.models import Character; "
+        f"print(json.dumps({{c['id']: c for c in Character.objects.values('id', *{fields!r})}}))"
+    )
+    shell = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rows = json.loads(shell.stdout.strip().splitlines()[-1])
+    return {int(pk): row for pk, row in rows.items()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_poisoned_records_among_good_ones(env, tmp_path):
+    good = good_records(30)
+    cleaned = {
+        "id": 900010,
+        "name": "Clean\x00ed",
+        "description": "a\x00b\x1bc",
+        "thumbnail": {"path": "javascript:alert(1)", "extension": "jpg"},
+        "urls": [{"type": "x", "url": "data:text/html,1"}, {"type": "y", "url": "https://m.x"}],
+    }
+    raw = [*good[:3], *POISONED.values(), *good[3:25], cleaned, *good[25:]]
+    path = tmp_path / "poisoned.json"
+    path.write_text(json.dumps(raw))  # \ud800 is written as an escape, as Marvel would
+
+    done, counters = seed(env, "--path", str(path), "--page-size", "10")
+
+    assert done.returncode == 0, done.stderr
+    assert counters["error"] is None
+    assert counters["characters_created"] == len(good) + 1
+    assert (counters["characters_skipped"], counters["pages"]) == (len(POISONED), 4)
+    assert done.stderr.count("skipped:") == len(POISONED)
+    rows = stored(env, "name", "description", "thumbnail_path", "urls")
+    assert set(rows) == {r["id"] for r in good} | {900010}
+    assert rows[900010] == {
+        "id": 900010,
+        "name": "Cleaned",
+        "description": "abc",
+        "thumbnail_path": "",
+        "urls": [{"type": "y", "url": "https://m.x"}],
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_too_large_for_one_transaction_is_imported(env, tmp_path):
+    # 8 x 7 MB: past what one transaction may hold in the test server's 256 MB cache.
+    raw = [
+        {"id": i, "name": f"Big {i}", "description": chr(97 + i) * 7_000_000} for i in range(1, 9)
+    ]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(raw))
+    del raw
+
+    done, counters = seed(env, "--path", str(path))
+
+    assert done.returncode == 0, done.stderr
+    assert (counters["characters_created"], counters["pages"]) == (8, 1)
+    rows = stored(env, "description")
+    assert {pk: len(row["description"]) for pk, row in rows.items()} == dict.fromkeys(
+        range(1, 9), 7_000_000
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[" * 100_000, "malformed JSON: nested too deeply"),
+        ('{"code": 200, "data": ', "malformed JSON: Expecting value"),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_file_is_one_line_of_error(env, tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+
+    done, counters = seed(env, "--path", str(path))
+
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"CommandError: {path}: ")
+    assert message in line
+    assert counters["errors"] == 1
+    assert message in counters["error"]
