@@ -57,6 +57,11 @@ class LocalIdTaken(IntegrityError):
     """Every local id tried was taken by concurrent adds (LOCAL_ID_ATTEMPTS of them)."""
 
 
+class RowChanged(Exception):
+    """A conditional write found the row at another version (or gone): someone else wrote it
+    since it was read. Read it again and decide again."""
+
+
 class LocalIdModel(models.Model):
     """A model keyed by Marvel's id that numbers rows added here after LOCAL_ID_START, and
     remembers which of Marvel's fields were edited here (characters/ownership.py)."""
@@ -76,6 +81,9 @@ class LocalIdModel(models.Model):
         help_text="The field groups edited here, each with Marvel's latest value of it: "
         "imports keep the local value.",
     )
+    # Raised by every write of the row (a character's links count as part of it): a writer
+    # writes only if the row is still at the version it read (save_if_version).
+    version = models.PositiveBigIntegerField(default=1, editable=False)
 
     class Meta:
         abstract = True
@@ -104,6 +112,17 @@ class LocalIdModel(models.Model):
             f"no free local {self._meta.verbose_name} id after {LOCAL_ID_ATTEMPTS} attempts: "
             "too many concurrent adds; try again"
         )
+
+    def save_if_version(self, fields, using: str | None = None) -> None:
+        """Write `fields` of this row and the next version, only if the stored row is still at
+        `self.version`: a compare-and-swap on both backends (django-mongodb-backend's update()
+        counts matched documents). Raises RowChanged when it is not."""
+        using = using or self._state.db
+        values = {name: getattr(self, name) for name in fields}
+        rows = type(self)._default_manager.using(using).filter(pk=self.pk, version=self.version)
+        if not rows.update(**values, version=self.version + 1):
+            raise RowChanged(f"{self._meta.verbose_name} {self.pk} changed since it was read")
+        self.version += 1
 
     @property
     def is_local(self) -> bool:
