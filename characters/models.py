@@ -96,6 +96,15 @@ class LocalIdModel(models.Model):
         # the second overwriting the first. The loser of the race takes the next id.
         using = kwargs.pop("using", None) or router.db_for_write(type(self), instance=self)
         kwargs.pop("force_insert", None)
+        if getattr(connections[using], "in_atomic_block_mongo", False):
+            # Inside a MongoDB transaction (an admin save) a refused insert aborts the whole
+            # transaction: no next try in it. The admin runs the save again from its reads.
+            self.id = type(self).next_local_id(using)
+            try:
+                return super().save(*args, using=using, force_insert=True, **kwargs)
+            except IntegrityError as error:
+                self.id = None
+                raise RowChanged("the local id was taken by a concurrent add") from error
         for _ in range(LOCAL_ID_ATTEMPTS):
             self.id = type(self).next_local_id(using)
             try:

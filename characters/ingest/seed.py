@@ -35,6 +35,7 @@ from characters.ingest.lock import (
 from characters.ingest.masking import mask_secrets
 from characters.ingest.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
 from characters.ingest.records import ParsedPage
+from characters.models import RowChanged
 from marvelsite.db_errors import describe, is_transient
 from marvelsite.health import DATABASE_ERRORS, DatabaseNotReady, wait_for_database
 from marvelsite.transactions import transaction_lifetime
@@ -297,7 +298,8 @@ def _settled(lock, using: str) -> float:
 def _retryable(error: BaseException) -> bool:
     # IntegrityError: another writer inserted a row this page was about to (an import that
     # bypassed the lock, an admin add): read the page again and it finds the row.
-    return isinstance(error, IntegrityError) or is_transient(error)
+    # RowChanged: editors kept saving the page's rows while it was planned again.
+    return isinstance(error, IntegrityError | RowChanged) or is_transient(error)
 
 
 def _conflicts_persist(state) -> bool:
