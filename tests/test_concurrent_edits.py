@@ -1,6 +1,7 @@
 """Versions and conditional writes: an import never overwrites an edit committed while it ran,
 on both backends (the MongoDB side on the real replica set)."""
 
+import contextlib
 import copy
 import gzip
 import json
@@ -10,10 +11,12 @@ import pytest
 from django.db import DatabaseError, connection, connections
 
 from characters import ownership
+from characters.ingest import importer as importer_module
 from characters.ingest.importer import Importer
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_results
 from characters.models import Character, Comic, RowChanged
+from marvelsite import transactions
 from marvelsite.db_errors import is_transient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -163,3 +166,67 @@ def test_an_edit_inside_the_pages_write_transaction_is_never_lost(raw_characters
         # shows the form again): nothing acknowledged, nothing lost.
         assert (first_try, importer.acknowledged) == ("written", False)
         assert (row.description, row.local_edits) == (MARVEL, None)
+
+
+class AnswerLost(DatabaseError):
+    pass
+
+
+def commit_then_lose_the_answer(times: int):
+    """marvelsite.transactions.atomic whose first `times` commits are applied, then raise as
+    if the server's answer never came (a connection cut, a SIGTERM of the server)."""
+    left = [times]
+
+    @contextlib.contextmanager
+    def atomic(using):
+        with transactions.atomic(using):
+            yield
+        if left[0]:
+            left[0] -= 1
+            raise AnswerLost("the commit's answer was lost")
+
+    return atomic
+
+
+@pytest.mark.parametrize("change", ["first import", "update"])
+def test_a_page_applied_but_unacknowledged_is_counted_as_written(
+    raw_characters, monkeypatch, change
+):
+    records = raw_characters
+    if change == "update":
+        Importer().import_page(page(raw_characters))
+        records = rewritten(raw_characters)
+    expected = Importer(dry_run=True).import_page(page(records))
+    assert expected.writes
+
+    monkeypatch.setattr(importer_module, "atomic", commit_then_lose_the_answer(1))
+    importer = Importer()
+    with pytest.raises(AnswerLost):
+        importer.import_page(page(records))
+    retried = importer.import_page(page(records))  # as seed() tries the page again
+    assert retried == expected
+    assert importer.stats == expected
+    # Not "unchanged": and a page whose commit did not happen is written on the retry.
+    assert retried.characters_unchanged == expected.characters_unchanged
+
+
+def test_a_page_not_applied_is_written_on_the_retry(raw_characters, monkeypatch):
+    Importer().import_page(page(raw_characters))
+    records = rewritten(raw_characters)
+    expected = Importer(dry_run=True).import_page(page(records))
+
+    class FailsBeforeCommit(Importer):
+        failed = False
+
+        def _write(self, plan, log_entries):
+            super()._write(plan, log_entries)
+            if not self.failed:
+                self.failed = True
+                raise AnswerLost("the transaction failed before its commit")
+
+    importer = FailsBeforeCommit()
+    with pytest.raises(AnswerLost):
+        importer.import_page(page(records))
+    assert set(Character.objects.values_list("description", flat=True)) != {MARVEL}
+    assert importer.import_page(page(records)) == expected
+    assert set(Character.objects.values_list("description", flat=True)) == {MARVEL}

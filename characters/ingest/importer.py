@@ -249,6 +249,7 @@ class Importer:
         # after its characters could leave a digest over missing links, so every character is
         # compared in full there, as before digests.
         self._trust_digests = has_transactions(using)
+        self._unconfirmed: _Unconfirmed | None = None
         self._log_user_id = None
 
     def import_page(self, page: ParsedPage) -> ImportStats:
@@ -259,11 +260,19 @@ class Importer:
         one since the page's reads, nothing is written and the page is read and planned again.
         """
         records = _dedupe(page.records)
+        unconfirmed, self._unconfirmed = self._unconfirmed, None
+        if unconfirmed and unconfirmed.offset == page.offset and self._was_applied(unconfirmed):
+            # Tried again after a commit whose answer was lost, which was in fact applied:
+            # the page is written, and counted as that commit wrote it.
+            result = unconfirmed.result
+            self._remember(unconfirmed.comics)
+            self.stats.add(result)
+            return result
         for attempt in range(1, REPLANS + 1):
             result = ImportStats(pages=1, characters_skipped=len(page.skipped))
             try:
                 if records:
-                    self._import_records(records, result)
+                    self._import_records(records, result, page.offset)
                 break
             except RowChanged:
                 if attempt == REPLANS:
@@ -271,7 +280,7 @@ class Importer:
         self.stats.add(result)
         return result
 
-    def _import_records(self, records: list[CharacterRecord], result: ImportStats) -> None:
+    def _import_records(self, records: list[CharacterRecord], result: ImportStats, offset: int):
         plan = self._plan(records, result)
         if (plan.has_writes or plan.digests) and not self.dry_run:
             log_entries = self._log_entries(plan)  # read before the transaction
@@ -284,12 +293,36 @@ class Importer:
                 for comic_id in plan.comic_versions:
                     self._known_comics.pop(comic_id, None)
                 raise
+            except Exception:
+                # The commit may have been applied even so (its answer lost): a retry of this
+                # page checks whether the rows are as this plan wrote them.
+                self._unconfirmed = _Unconfirmed(offset, plan.written(), result, plan.comics)
+                raise
             # After the commit, outside the transaction: the pages show the import at once
             # (digests alone are not shown: no new version for them).
             if plan.has_writes:
                 CatalogueVersion.bump(using=self.using)
         # Only once the page is written (a failed page's comics are read again).
         self._remember(plan.comics)
+
+    def _was_applied(self, unconfirmed: _Unconfirmed) -> bool:
+        """Whether every row of an unconfirmed page write is as that write left it: its
+        version, digest and updated_at (that page's own time; versions alone could be an
+        editor's since). One query per model."""
+        for model, expected in unconfirmed.rows.items():
+            if not expected:
+                continue
+            columns = ["id", "version", "updated_at"]
+            columns += ["marvel_digest"] if model is Character else []
+            rows = model.objects.using(self.using).filter(id__in=list(expected)).order_by()
+            found = {row[0]: row[1:] for row in rows.values_list(*columns)}
+            for pk, (version, updated_at, *digest) in expected.items():
+                have = found.get(pk)
+                if have is None or have[0] != version or have[2:] != tuple(digest):
+                    return False
+                if updated_at is not None and _normal_datetime(have[1]) != updated_at:
+                    return False
+        return True
 
     def _check_versions(self, plan: _Plan) -> None:
         """Raise RowChanged unless every stored row the plan writes is still at the version
@@ -608,6 +641,16 @@ class Importer:
 
 
 @dataclass
+class _Unconfirmed:
+    """A page write whose transaction raised: its rows as it would have left them."""
+
+    offset: int
+    rows: dict  # model -> {id: (version, updated_at or None[, marvel_digest])}
+    result: ImportStats
+    comics: dict
+
+
+@dataclass
 class _Plan:
     comics: dict = field(default_factory=dict)  # the page's comics, as they will be once written
     comics_new: list = field(default_factory=list)
@@ -624,6 +667,23 @@ class _Plan:
     links_gone: list = field(default_factory=list)
     tombstones_lifted: list = field(default_factory=list)
     restored: list = field(default_factory=list)  # (model, id, name, flag, groups): log entries
+
+    def written(self) -> dict:
+        """{model: {id: the row's (version, updated_at or None[, marvel_digest]) once written}}."""
+        characters = {
+            row.id: (row.version, _normal_datetime(row.updated_at), row.marvel_digest)
+            for row in (*self.characters_new, *self.characters_changed)
+        }
+        for pk, row in self.digests.items():
+            characters[pk] = (row.version, None, row.marvel_digest)
+        comics = {
+            row.id: (row.version, _normal_datetime(row.updated_at), None)
+            for row in (*self.comics_new, *self.comics_changed)
+        }
+        return {
+            Character: characters,
+            Comic: {pk: state[:2] for pk, state in comics.items()},
+        }
 
     def bump_version(self, character_id: int, version: int, digest: str) -> None:
         """A new version of a stored character whose fields stay as they are."""
