@@ -66,33 +66,51 @@ def prepare(workdir: Path, env: dict, records_file: Path) -> None:
         manage(workdir, env, *command)
 
 
-@contextlib.contextmanager
-def gunicorn(workdir: Path, env: dict):
-    """The site's base URL while gunicorn (production settings, 2 workers x 4 threads) runs."""
-    port = free_port()
-    log_path = workdir / "gunicorn.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [GUNICORN, "-c", "python:marvelsite.gunicorn_conf", "marvelsite.wsgi"],
-            cwd=ROOT,
-            env=clean_env(workdir, **env, GUNICORN_BIND=f"{HOST}:{port}"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://{HOST}:{port}"
-    try:
+class Gunicorn:
+    """gunicorn serving the site (production settings, 2 workers x 4 threads) on one port,
+    which can be killed and started again."""
+
+    def __init__(self, workdir: Path, env: dict):
+        self.workdir, self.env = workdir, env
+        self.port = free_port()
+        self.base = f"http://{HOST}:{self.port}"
+        self.log_path = workdir / "gunicorn.log"
+        self.process = None
+
+    def start(self) -> None:
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [GUNICORN, "-c", "python:marvelsite.gunicorn_conf", "marvelsite.wsgi"],
+                cwd=ROOT,
+                env=clean_env(self.workdir, **self.env, GUNICORN_BIND=f"{HOST}:{self.port}"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 30
         while True:
             with contextlib.suppress(requests.RequestException):
-                if requests.get(base + "/readyz", timeout=5).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+                if requests.get(self.base + "/readyz", timeout=5).status_code == 200:
+                    return
+            assert time.monotonic() < deadline, self.log_path.read_text()[-3000:]
             time.sleep(0.2)
-        yield base
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=30)
+        self.process = None
+
+
+@contextlib.contextmanager
+def gunicorn(workdir: Path, env: dict):
+    """The site's base URL while gunicorn runs."""
+    server = Gunicorn(workdir, env)
+    server.start()
+    try:
+        yield server.base
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()
 
 
 class Editor:
