@@ -252,11 +252,47 @@ def _shown(value) -> str:
     return f"“{Truncator(str(value)).chars(80)}”" if value not in (None, "", []) else "empty"
 
 
-class OwnershipAdminMixin:
+class OneTransactionMixin:
+    """Every POST (a save, an add, a delete, an action) as one transaction."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        view = super().changeform_view
+        return self._in_one_transaction(request, view, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._in_one_transaction(request, super().delete_view, object_id, extra_context)
+
+    def changelist_view(self, request, extra_context=None):  # actions
+        return self._in_one_transaction(request, super().changelist_view, extra_context)
+
+    def _in_one_transaction(self, request, view, *args):
+        """A POST as one transaction on both backends (a MongoDB one on a replica set): the
+        row, its links, local_edits, the LogEntry and the catalogue version, or nothing. A
+        commit that met another writer's runs again from its reads (the form then shows a
+        conflict, or merges)."""
+        if request.method != "POST":
+            return view(request, *args)
+        using = router.db_for_write(self.model)
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                with atomic(using):
+                    return view(request, *args)
+            except (RowChanged, DatabaseError) as error:
+                if attempt == SAVE_ATTEMPTS or not (
+                    isinstance(error, RowChanged) or is_transient(error)
+                ):
+                    raise
+                request._messages = default_storage(request)  # the failed try's are void
+                time.sleep(random.uniform(0, SAVE_PAUSE * attempt))
+        raise AssertionError("unreachable")
+
+
+class OwnershipAdminMixin(OneTransactionMixin):
     """Who owns a row's fields (characters/ownership.py): noted when an editor saves a change,
     shown in the list and on the form, and given back to Marvel by an action."""
 
     actions = ["reset_to_marvel"]
+    form = VersionedForm
 
     @admin.display(description="edited here")
     def edited_here(self, obj):
@@ -295,39 +331,6 @@ class OwnershipAdminMixin:
                         filter(None, [base.help_text, "Edited here: imports keep this value."])
                     )
         return form
-
-    form = VersionedForm
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        view = super().changeform_view
-        return self._in_one_transaction(request, view, object_id, form_url, extra_context)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        return self._in_one_transaction(request, super().delete_view, object_id, extra_context)
-
-    def changelist_view(self, request, extra_context=None):  # actions
-        return self._in_one_transaction(request, super().changelist_view, extra_context)
-
-    def _in_one_transaction(self, request, view, *args):
-        """A POST as one transaction on both backends (a MongoDB one on a replica set): the
-        row, its links, local_edits, the LogEntry and the catalogue version, or nothing. A
-        commit that met another writer's runs again from its reads (the form then shows a
-        conflict, or merges)."""
-        if request.method != "POST":
-            return view(request, *args)
-        using = router.db_for_write(self.model)
-        for attempt in range(1, SAVE_ATTEMPTS + 1):
-            try:
-                with atomic(using):
-                    return view(request, *args)
-            except (RowChanged, DatabaseError) as error:
-                if attempt == SAVE_ATTEMPTS or not (
-                    isinstance(error, RowChanged) or is_transient(error)
-                ):
-                    raise
-                request._messages = default_storage(request)  # the failed try's are void
-                time.sleep(random.uniform(0, SAVE_PAUSE * attempt))
-        raise AssertionError("unreachable")
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -525,7 +528,7 @@ class ComicAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.Model
 
 
 @admin.register(DeletedCharacter)
-class DeletedCharacterAdmin(IdSearchMixin, admin.ModelAdmin):
+class DeletedCharacterAdmin(OneTransactionMixin, IdSearchMixin, admin.ModelAdmin):
     """Marvel characters deleted here, which imports do not re-create (tombstones)."""
 
     list_display = ("name", "id", "deleted_at")
