@@ -19,6 +19,8 @@ from django.utils.text import slugify
 from django_mongodb_backend.query import wrap_database_errors
 from django_mongodb_backend.queryset import RawQuerySet
 
+from marvelsite.transactions import in_mongodb_transaction
+
 # Ids from here up are made by this site (the admin); Marvel's ids are far below.
 LOCAL_ID_START = 1_000_000_000
 # Concurrent adds that lose the race for an id try the next one, this many times in all.
@@ -96,7 +98,7 @@ class LocalIdModel(models.Model):
         # the second overwriting the first. The loser of the race takes the next id.
         using = kwargs.pop("using", None) or router.db_for_write(type(self), instance=self)
         kwargs.pop("force_insert", None)
-        if getattr(connections[using], "in_atomic_block_mongo", False):
+        if in_mongodb_transaction(using):
             # Inside a MongoDB transaction (an admin save) a refused insert aborts the whole
             # transaction: no next try in it. The admin runs the save again from its reads.
             self.id = type(self).next_local_id(using)
