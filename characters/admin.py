@@ -134,10 +134,11 @@ def _marvel_value(value) -> str:
 
 
 # A save that met another writer's commit (a MongoDB WriteConflict, a row at a new version, a
-# local id taken) is run again from its reads this many times in all, after a short random
-# pause that grows (concurrent adds race for the same next id).
+# local id taken) is run again from its reads this many times in all, after a random pause
+# that doubles up to a limit (concurrent adds race for the same next id).
 SAVE_ATTEMPTS = 10
-SAVE_PAUSE = 0.02  # seconds, times the attempt number at most
+SAVE_PAUSE = 0.01  # seconds, at most, before the second try
+SAVE_PAUSE_LIMIT = 0.5
 
 
 class VersionedForm(forms.ModelForm):
@@ -275,7 +276,7 @@ class OneTransactionMixin:
         using = router.db_for_write(self.model)
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
-                with atomic(using):
+                with atomic(using), CatalogueVersion.bumped_once(using):
                     return view(request, *args)
             except (RowChanged, DatabaseError) as error:
                 if attempt == SAVE_ATTEMPTS or not (
@@ -283,7 +284,7 @@ class OneTransactionMixin:
                 ):
                     raise
                 request._messages = default_storage(request)  # the failed try's are void
-                time.sleep(random.uniform(0, SAVE_PAUSE * attempt))
+                time.sleep(random.uniform(0, min(SAVE_PAUSE * 2**attempt, SAVE_PAUSE_LIMIT)))
         raise AssertionError("unreachable")
 
 

@@ -4,7 +4,9 @@ Primary keys are Marvel's own integer ids, so the same models and migrations ser
 MongoDB, and re-importing the same data finds the same rows.
 """
 
+import contextlib
 import random
+import threading
 import uuid
 from collections import defaultdict
 from typing import NamedTuple
@@ -531,10 +533,34 @@ class CatalogueVersion(models.Model):
 
     @classmethod
     def bump(cls, using: str | None = None) -> None:
+        if getattr(_bumps, "pending", None) is not None:
+            _bumps.pending = True  # made once, at the end of bumped_once()
+            return
         token = uuid.uuid4().hex  # any new value will do: concurrent bumps need no ordering
         versions = cls.objects.db_manager(using)
         if not versions.filter(id=1).update(token=token):
             versions.update_or_create(id=1, defaults={"token": token})
+
+    @classmethod
+    @contextlib.contextmanager
+    def bumped_once(cls, using: str | None = None):
+        """The bumps of this thread's writes in the block, made once as its last write: inside
+        a MongoDB transaction this one row is written by every save, and two transactions
+        writing it at once conflict, so it is held for the shortest time."""
+        if getattr(_bumps, "pending", None) is not None:
+            yield  # an outer block bumps
+            return
+        _bumps.pending = False
+        try:
+            yield
+            pending, _bumps.pending = _bumps.pending, None
+            if pending:
+                cls.bump(using)
+        finally:
+            _bumps.pending = None
+
+
+_bumps = threading.local()
 
 
 class DeletedCharacter(models.Model):

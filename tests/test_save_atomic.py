@@ -61,3 +61,20 @@ def test_a_save_failing_part_way_leaves_the_old_state(admin_client, hulk, monkey
     assert sorted(map(str, row.comic_ids())) == sorted(opened["comics"][1:])
     assert set(row.local_edits) == {"name", "description", "comics"}
     assert LogEntry.objects.count() == 1
+
+
+def test_the_catalogue_version_is_written_once_at_the_end_of_a_save():
+    def token():
+        return CatalogueVersion.objects.values_list("token", flat=True).first()
+
+    CatalogueVersion.bump()
+    before = token()
+    with CatalogueVersion.bumped_once("default"):
+        Character.objects.create(id=5, name="Five")  # a bump by signal
+        CatalogueVersion.bump()
+        assert token() == before  # held until the block's end
+    after = token()
+    assert after != before
+    with CatalogueVersion.bumped_once("default"):
+        pass  # nothing written: no bump
+    assert token() == after
