@@ -221,7 +221,11 @@ class VersionedForm(forms.ModelForm):
             return cleaned
         if conflicts := self.conflicts():
             self._open_again()
-            now = ", ".join(f"{name} (now {_shown(self.initial.get(name))})" for name in conflicts)
+            now = ", ".join(
+                f"{(self.fields[name].label or name).lower()} "
+                f"(now {_shown(self.initial.get(name))})"
+                for name in conflicts
+            )
             kind = self.instance._meta.verbose_name
             raise ValidationError(
                 f"This {kind} was changed by someone else (an editor or an import) after you "
