@@ -3,17 +3,33 @@ the catalogue version the page cache is keyed by (characters/page_cache.py). A f
 is kept by later imports, a Marvel character deleted here stays deleted (characters/ownership.py).
 """
 
+import random
+import time
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.db import models
+from django.contrib.messages.storage import default_storage
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, models, router
 from django.db.models import Count, Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from characters import ownership
-from characters.models import Character, Comic, DeletedCharacter, IndexedPaginator
+from characters.models import (
+    CatalogueVersion,
+    Character,
+    Comic,
+    DeletedCharacter,
+    IndexedPaginator,
+    RowChanged,
+)
 from characters.page_cache import kept_count
+from marvelsite.db_errors import is_transient
+from marvelsite.transactions import atomic
 
 Link = Character.comics.through
 
@@ -44,6 +60,10 @@ class IdSearchMixin:
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
+        if "\x00" in term:
+            # No name holds a NUL, and MongoDB refuses one in a pattern: the client's error,
+            # answered with no results rather than a database error (an outage to the breaker).
+            return queryset.none(), False
         if term.isascii() and term.isdigit() and len(term) <= 18:
             text = Q(**{f"{self.search_text_field}__icontains": term})
             return queryset.filter(Q(pk=int(term)) | text), False
@@ -113,11 +133,171 @@ def _marvel_value(value) -> str:
     return f"“{Truncator(value).chars(80)}”" if value else "empty"
 
 
-class OwnershipAdminMixin:
+# A save that met another writer's commit (a MongoDB WriteConflict, a row at a new version, a
+# local id taken) is run again from its reads this many times in all, after a random pause
+# that doubles up to a limit (concurrent adds race for the same next id).
+SAVE_ATTEMPTS = 10
+SAVE_PAUSE = 0.01  # seconds, at most, before the second try
+SAVE_PAUSE_LIMIT = 0.5
+
+
+class VersionedForm(forms.ModelForm):
+    """A change form that knows what it showed: the row's version and, for each editable field,
+    the value it was opened with (a hidden "initial-" input, Django's show_hidden_initial).
+
+    So `changed_data` is what *this editor* changed, and a save after someone else's (another
+    editor's, an import's) merges field by field: only the fields the editor changed are
+    written, the others keep their current values. A field both changed is a conflict: the
+    form comes back naming it, with the editor's input kept (see README, "Who owns what").
+    """
+
+    opened_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.show_hidden_initial = True
+        self.fields["opened_version"].show_hidden_initial = False
+        if self.instance.pk is not None:
+            self.initial.setdefault("opened_version", self.instance.version)
+
+    def _opened(self, name: str):
+        """The raw value the form was opened with, or None when the client did not send it."""
+        bound = self[name]
+        if bound.html_initial_name not in self.data:
+            return None
+        widget = self.fields[name].hidden_widget()
+        return widget.value_from_datadict(self.data, self.files, bound.html_initial_name)
+
+    def _differs(self, name: str, value, raw) -> bool:
+        """Whether the raw form value `raw` differs from the field value `value`."""
+        field = self.fields[name]
+        try:
+            return field.has_changed(value, raw)
+        except ValidationError:
+            return True
+
+    def _opened_as_value(self, name: str, raw):
+        field = self.fields[name]
+        if isinstance(field, forms.ModelMultipleChoiceField):
+            return raw  # has_changed compares primary keys as text: no query
+        return field.to_python(raw)
+
+    @property
+    def changed_data(self) -> list[str]:
+        """The fields this editor changed since the form was opened (the current values stand
+        in for a client that sent no opened values)."""
+        changed = []
+        for name in self.fields:
+            if name == "opened_version":
+                continue
+            raw = self._opened(name)
+            try:
+                opened = self.initial.get(name) if raw is None else self._opened_as_value(name, raw)
+            except ValidationError:
+                changed.append(name)
+                continue
+            if self._differs(name, opened, self[name].data):
+                changed.append(name)
+        return changed
+
+    def conflicts(self) -> list[str]:
+        """Fields this editor changed that someone else changed too since it was opened."""
+        row = type(self.instance)
+        mine = ownership.fields_of_groups(row, self.changed_data)
+        return [
+            name
+            for name in mine
+            if name in self.fields
+            and (raw := self._opened(name)) is not None
+            and self._differs(name, self.initial.get(name), raw)  # changed since opened
+            and self._differs(name, self.initial.get(name), self[name].data)  # not the same
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        opened = cleaned.get("opened_version")
+        if self.instance.pk is None or opened is None or opened == self.instance.version:
+            return cleaned
+        if conflicts := self.conflicts():
+            self._open_again()
+            now = ", ".join(
+                f"{(self.fields[name].label or name).lower()} "
+                f"(now {_shown(self.initial.get(name))})"
+                for name in conflicts
+            )
+            kind = self.instance._meta.verbose_name
+            raise ValidationError(
+                f"This {kind} was changed by someone else (an editor or an import) after you "
+                f"opened it, in what you changed too: {now}. Your input is kept below: save "
+                "again to keep yours over theirs, or edit it first."
+            )
+        return cleaned
+
+    def _open_again(self) -> None:
+        """Make the form as if opened now: the next save is a decision made seeing the
+        current values."""
+        data = self.data.copy()
+        for name, field in self.fields.items():
+            if name == "opened_version":
+                continue
+            value = field.prepare_value(self.initial.get(name))
+            key = self[name].html_initial_name
+            if isinstance(field, forms.ModelMultipleChoiceField):
+                data.setlist(key, [str(v) for v in value or ()])
+            else:
+                data[key] = "" if value is None else str(value)
+        data["opened_version"] = str(self.instance.version)
+        self.data = data
+
+
+def _shown(value) -> str:
+    if isinstance(value, list | tuple) and all(hasattr(v, "pk") for v in value):
+        return f"{len(value)} comic{'' if len(value) == 1 else 's'}"
+    return f"“{Truncator(str(value)).chars(80)}”" if value not in (None, "", []) else "empty"
+
+
+class OneTransactionMixin:
+    """Every POST (a save, an add, a delete, an action) as one transaction."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        view = super().changeform_view
+        return self._in_one_transaction(request, view, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._in_one_transaction(request, super().delete_view, object_id, extra_context)
+
+    def changelist_view(self, request, extra_context=None):  # actions
+        return self._in_one_transaction(request, super().changelist_view, extra_context)
+
+    def _in_one_transaction(self, request, view, *args):
+        """A POST as one transaction on both backends (a MongoDB one on a replica set): the
+        row, its links, local_edits, the LogEntry and the catalogue version, or nothing. A
+        commit that met another writer's runs again from its reads (the form then shows a
+        conflict, or merges)."""
+        if request.method != "POST":
+            return view(request, *args)
+        using = router.db_for_write(self.model)
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                with atomic(using), CatalogueVersion.bumped_once(using):
+                    return view(request, *args)
+            except (RowChanged, DatabaseError) as error:
+                if attempt == SAVE_ATTEMPTS or not (
+                    isinstance(error, RowChanged) or is_transient(error)
+                ):
+                    raise
+                request._messages = default_storage(request)  # the failed try's are void
+                time.sleep(random.uniform(0, min(SAVE_PAUSE * 2**attempt, SAVE_PAUSE_LIMIT)))
+        raise AssertionError("unreachable")
+
+
+class OwnershipAdminMixin(OneTransactionMixin):
     """Who owns a row's fields (characters/ownership.py): noted when an editor saves a change,
     shown in the list and on the form, and given back to Marvel by an action."""
 
     actions = ["reset_to_marvel"]
+    form = VersionedForm
 
     @admin.display(description="edited here")
     def edited_here(self, obj):
@@ -157,15 +337,31 @@ class OwnershipAdminMixin:
                     )
         return form
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        (name, options), *rest = fieldsets
+        return [(name, {**options, "fields": [*options["fields"], "opened_version"]}), *rest]
+
     def save_model(self, request, obj, form, change):
-        if change:
-            fields = ownership.fields_of_groups(type(obj), form.changed_data)
-            ownership.note_edits(
-                obj,
-                {name: form.initial.get(name) for name in fields},
-                {name: form.cleaned_data.get(name) for name in fields},
-            )
-        super().save_model(request, obj, form, change)
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Only what this editor changed is written; the other fields keep their current
+        # values (someone may have saved since the form was opened).
+        fields = ownership.fields_of_groups(type(obj), form.changed_data)
+        for name, field in form.fields.items():
+            untouched = name not in fields and name in form.initial and name != "opened_version"
+            if untouched and not isinstance(field, forms.ModelMultipleChoiceField):
+                setattr(obj, name, form.initial[name])
+        ownership.note_edits(
+            obj,
+            {name: form.initial.get(name) for name in fields},
+            {name: form.cleaned_data.get(name) for name in fields},
+        )
+        obj.updated_at = timezone.now()
+        columns = [name for name in fields if not type(obj)._meta.get_field(name).many_to_many]
+        obj.save_if_version([*columns, "local_edits", "updated_at"])
+        CatalogueVersion.bump(using=obj._state.db)  # update() sends no post_save
+        return None
 
     @admin.action(description="Reset to Marvel's data")
     def reset_to_marvel(self, request, queryset):
@@ -253,7 +449,7 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.M
         # character.comics.set(), which MongoDB answers by scanning every comic.
         comics = form.cleaned_data.pop("comics", None)
         super().save_related(request, form, formsets, change)
-        if comics is not None:
+        if comics is not None and (not change or "comics" in form.changed_data):
             form.instance.set_comic_ids(comic.pk for comic in comics)
 
     def delete_model(self, request, obj):
@@ -334,7 +530,7 @@ class ComicAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.Model
 
 
 @admin.register(DeletedCharacter)
-class DeletedCharacterAdmin(IdSearchMixin, admin.ModelAdmin):
+class DeletedCharacterAdmin(OneTransactionMixin, IdSearchMixin, admin.ModelAdmin):
     """Marvel characters deleted here, which imports do not re-create (tombstones)."""
 
     list_display = ("name", "id", "deleted_at")

@@ -4,8 +4,10 @@ Primary keys are Marvel's own integer ids, so the same models and migrations ser
 MongoDB, and re-importing the same data finds the same rows.
 """
 
+import contextlib
 import random
 import re
+import threading
 import uuid
 from collections import defaultdict
 from typing import NamedTuple
@@ -21,6 +23,7 @@ from django_mongodb_backend.query import wrap_database_errors
 from django_mongodb_backend.queryset import RawQuerySet
 
 from marvelsite.hygiene import is_web_url
+from marvelsite.transactions import in_mongodb_transaction
 
 # Ids from here up are made by this site (the admin); Marvel's ids are far below.
 LOCAL_ID_START = 1_000_000_000
@@ -61,6 +64,11 @@ class LocalIdTaken(IntegrityError):
     """Every local id tried was taken by concurrent adds (LOCAL_ID_ATTEMPTS of them)."""
 
 
+class RowChanged(Exception):
+    """A conditional write found the row at another version (or gone): someone else wrote it
+    since it was read. Read it again and decide again."""
+
+
 class LocalIdModel(models.Model):
     """A model keyed by Marvel's id that numbers rows added here after LOCAL_ID_START, and
     remembers which of Marvel's fields were edited here (characters/ownership.py)."""
@@ -80,6 +88,9 @@ class LocalIdModel(models.Model):
         help_text="The field groups edited here, each with Marvel's latest value of it: "
         "imports keep the local value.",
     )
+    # Raised by every write of the row (a character's links count as part of it): a writer
+    # writes only if the row is still at the version it read (save_if_version).
+    version = models.PositiveBigIntegerField(default=1, editable=False)
 
     class Meta:
         abstract = True
@@ -92,6 +103,15 @@ class LocalIdModel(models.Model):
         # the second overwriting the first. The loser of the race takes the next id.
         using = kwargs.pop("using", None) or router.db_for_write(type(self), instance=self)
         kwargs.pop("force_insert", None)
+        if in_mongodb_transaction(using):
+            # Inside a MongoDB transaction (an admin save) a refused insert aborts the whole
+            # transaction: no next try in it. The admin runs the save again from its reads.
+            self.id = type(self).next_local_id(using)
+            try:
+                return super().save(*args, using=using, force_insert=True, **kwargs)
+            except IntegrityError as error:
+                self.id = None
+                raise RowChanged("the local id was taken by a concurrent add") from error
         for _ in range(LOCAL_ID_ATTEMPTS):
             self.id = type(self).next_local_id(using)
             try:
@@ -108,6 +128,17 @@ class LocalIdModel(models.Model):
             f"no free local {self._meta.verbose_name} id after {LOCAL_ID_ATTEMPTS} attempts: "
             "too many concurrent adds; try again"
         )
+
+    def save_if_version(self, fields, using: str | None = None) -> None:
+        """Write `fields` of this row and the next version, only if the stored row is still at
+        `self.version`: a compare-and-swap on both backends (django-mongodb-backend's update()
+        counts matched documents). Raises RowChanged when it is not."""
+        using = using or self._state.db
+        values = {name: getattr(self, name) for name in fields}
+        rows = type(self)._default_manager.using(using).filter(pk=self.pk, version=self.version)
+        if not rows.update(**values, version=self.version + 1):
+            raise RowChanged(f"{self._meta.verbose_name} {self.pk} changed since it was read")
+        self.version += 1
 
     @property
     def is_local(self) -> bool:
@@ -506,10 +537,34 @@ class CatalogueVersion(models.Model):
 
     @classmethod
     def bump(cls, using: str | None = None) -> None:
+        if getattr(_bumps, "pending", None) is not None:
+            _bumps.pending = True  # made once, at the end of bumped_once()
+            return
         token = uuid.uuid4().hex  # any new value will do: concurrent bumps need no ordering
         versions = cls.objects.db_manager(using)
         if not versions.filter(id=1).update(token=token):
             versions.update_or_create(id=1, defaults={"token": token})
+
+    @classmethod
+    @contextlib.contextmanager
+    def bumped_once(cls, using: str | None = None):
+        """The bumps of this thread's writes in the block, made once as its last write: inside
+        a MongoDB transaction this one row is written by every save, and two transactions
+        writing it at once conflict, so it is held for the shortest time."""
+        if getattr(_bumps, "pending", None) is not None:
+            yield  # an outer block bumps
+            return
+        _bumps.pending = False
+        try:
+            yield
+            pending, _bumps.pending = _bumps.pending, None
+            if pending:
+                cls.bump(using)
+        finally:
+            _bumps.pending = None
+
+
+_bumps = threading.local()
 
 
 class DeletedCharacter(models.Model):

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from characters.models import Character, Comic, DeletedCharacter, LocalIdModel
+from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter, LocalIdModel
 from marvelsite.transactions import atomic
 
 
@@ -98,8 +98,12 @@ def reset_to_marvel(row: LocalIdModel) -> list[str]:
         setattr(row, field, value)
     row.local_edits = None
     db = row._state.db
+    row.updated_at = timezone.now()
     with atomic(db):
-        row.save(update_fields=[*values, "local_edits", "updated_at"])
+        # Only over the row as read: an import or an editor that wrote it since wins, and the
+        # admin runs the action again from its reads (characters/admin.py).
+        row.save_if_version([*values, "local_edits", "updated_at"], using=db)
+        CatalogueVersion.bump(using=db)
         if comic_ids is not None:
             # Only comics that still exist (a local comic may have been deleted since).
             existing = Comic.objects.using(db).filter(id__in=comic_ids).values_list("id", flat=True)

@@ -18,6 +18,13 @@ def has_transactions(using: str) -> bool:
     return connection.vendor != "mongodb" or connection.features._supports_transactions
 
 
+def in_mongodb_transaction(using: str) -> bool:
+    """Whether writes on `using` are inside a MongoDB transaction now, where any refused
+    write aborts the whole transaction (no savepoints to try again from)."""
+    session = getattr(connections[using], "session", None)
+    return session is not None and session.in_transaction
+
+
 def atomic(using: str):
     """All-or-nothing writes on `using`: a MongoDB transaction on a replica set, Django's
     atomic() elsewhere. A standalone mongod has no transactions: writes go unwrapped there."""

@@ -51,3 +51,13 @@ def test_nested_blocks_join_the_outer_one():
     with pytest.raises(Stop):
         write_then_fail(nested=True)
     assert not Character.objects.exists()
+
+
+def test_in_mongodb_transaction_says_when_a_refused_write_would_abort_everything(on_mongodb):
+    from marvelsite.transactions import has_transactions, in_mongodb_transaction
+
+    assert not in_mongodb_transaction("default")
+    with atomic("default"):
+        Character.objects.create(id=1, name="Written")
+        assert in_mongodb_transaction("default") == (on_mongodb and has_transactions("default"))
+    assert not in_mongodb_transaction("default")

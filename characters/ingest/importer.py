@@ -47,7 +47,7 @@ from django.utils import timezone
 
 from characters import ownership
 from characters.ingest.records import CharacterRecord, ComicRef, ParsedPage
-from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter
+from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter, RowChanged
 from marvelsite.transactions import atomic, has_transactions
 
 CHARACTER_FIELDS = (
@@ -63,6 +63,9 @@ CHARACTER_FIELDS = (
 COMIC_FIELDS = ("title", "resource_uri")
 # Comics an import remembers between pages (about 300 bytes each); see Importer.__init__.
 KNOWN_COMICS = 100_000
+# A page whose rows another writer changed between its reads and its write transaction is read
+# and planned again at once, this many times in all; then seed() retries it with a pause.
+REPLANS = 4
 # Part of every record digest: bump it when what an import stores from a record changes, so
 # the next import compares every character in full again.
 DIGEST_VERSION = 1
@@ -231,8 +234,8 @@ class Importer:
         self.overwrite = overwrite_local_edits
         self.using = using
         self.stats = ImportStats()
-        # Comics as this run left them (title, resource_uri, local_edits): read or written by
-        # a recent page (in a dry run, as it would have written them). Neighbouring pages
+        # Comics as this run left them (title, resource_uri, local_edits, version): read or
+        # written by a recent page (in a dry run, as it would have written them). Neighbouring pages
         # share many comics, so later pages read only the ones not seen lately. The most
         # recently seen KNOWN_COMICS only (about 35 MB): all of them would grow with the
         # catalogue (about 250 MB for 673,000 comics); a page's reads stay bounded by its own
@@ -246,26 +249,99 @@ class Importer:
         # after its characters could leave a digest over missing links, so every character is
         # compared in full there, as before digests.
         self._trust_digests = has_transactions(using)
+        self._unconfirmed: _Unconfirmed | None = None
         self._log_user_id = None
 
     def import_page(self, page: ParsedPage) -> ImportStats:
-        """Import one page of parsed records; returns (and accumulates) its counters."""
-        result = ImportStats(pages=1, characters_skipped=len(page.skipped))
+        """Import one page of parsed records; returns (and accumulates) its counters.
+
+        The page's writes are conditional: inside the write transaction the versions of the
+        rows to write are read again, and if another writer (an editor in the admin) changed
+        one since the page's reads, nothing is written and the page is read and planned again.
+        """
         records = _dedupe(page.records)
-        if records:
-            plan = self._plan(records, result)
-            if (plan.has_writes or plan.digests) and not self.dry_run:
-                log_entries = self._log_entries(plan)  # read before the transaction
-                with atomic(self.using):
-                    self._write(plan, log_entries)
-                # After the commit, outside the transaction: the pages show the import at once
-                # (digests alone are not shown: no new version for them).
-                if plan.has_writes:
-                    CatalogueVersion.bump(using=self.using)
-            # Only once the page is written (a failed page's comics are read again).
-            self._remember(plan.comics)
+        unconfirmed, self._unconfirmed = self._unconfirmed, None
+        if unconfirmed and unconfirmed.offset == page.offset and self._was_applied(unconfirmed):
+            # Tried again after a commit whose answer was lost, which was in fact applied:
+            # the page is written, and counted as that commit wrote it.
+            result = unconfirmed.result
+            self._remember(unconfirmed.comics)
+            self.stats.add(result)
+            return result
+        for attempt in range(1, REPLANS + 1):
+            result = ImportStats(pages=1, characters_skipped=len(page.skipped))
+            try:
+                if records:
+                    self._import_records(records, result, page.offset)
+                break
+            except RowChanged:
+                if attempt == REPLANS:
+                    raise
         self.stats.add(result)
         return result
+
+    def _import_records(self, records: list[CharacterRecord], result: ImportStats, offset: int):
+        plan = self._plan(records, result)
+        if (plan.has_writes or plan.digests) and not self.dry_run:
+            log_entries = self._log_entries(plan)  # read before the transaction
+            try:
+                with atomic(self.using):
+                    self._check_versions(plan)
+                    self._write(plan, log_entries)
+            except RowChanged:
+                # Comics this run remembers may be the ones changed: read them again.
+                for comic_id in plan.comic_versions:
+                    self._known_comics.pop(comic_id, None)
+                raise
+            except Exception:
+                # The commit may have been applied even so (its answer lost): a retry of this
+                # page checks whether the rows are as this plan wrote them.
+                self._unconfirmed = _Unconfirmed(offset, plan.written(), result, plan.comics)
+                raise
+            # After the commit, outside the transaction: the pages show the import at once
+            # (digests alone are not shown: no new version for them).
+            if plan.has_writes:
+                CatalogueVersion.bump(using=self.using)
+        # Only once the page is written (a failed page's comics are read again).
+        self._remember(plan.comics)
+
+    def _was_applied(self, unconfirmed: _Unconfirmed) -> bool:
+        """Whether every row of an unconfirmed page write is as that write left it: its
+        version, digest and updated_at (that page's own time; versions alone could be an
+        editor's since). One query per model."""
+        for model, expected in unconfirmed.rows.items():
+            if not expected:
+                continue
+            columns = ["id", "version", "updated_at"]
+            columns += ["marvel_digest"] if model is Character else []
+            rows = model.objects.using(self.using).filter(id__in=list(expected)).order_by()
+            found = {row[0]: row[1:] for row in rows.values_list(*columns)}
+            for pk, (version, updated_at, *digest) in expected.items():
+                have = found.get(pk)
+                if have is None or have[0] != version or have[2:] != tuple(digest):
+                    return False
+                if updated_at is not None and _normal_datetime(have[1]) != updated_at:
+                    return False
+        return True
+
+    def _check_versions(self, plan: _Plan) -> None:
+        """Raise RowChanged unless every stored row the plan writes is still at the version
+        the plan read: one query per model, inside the write transaction. On SQLite that
+        transaction holds the write lock from its start (BEGIN IMMEDIATE), so nothing commits
+        between this read and the writes; on a MongoDB replica set a write committed after
+        this read makes the page's own write of that row fail with a WriteConflict, which
+        seed() retries (a new read, a new plan)."""
+        for model, versions in ((Character, plan.character_versions), (Comic, plan.comic_versions)):
+            if not versions:
+                continue
+            now = dict(
+                model.objects.using(self.using)
+                .filter(id__in=list(versions))
+                .order_by()
+                .values_list("id", "version")
+            )
+            if moved := [pk for pk, version in versions.items() if now.get(pk) != version]:
+                raise RowChanged(f"{model._meta.verbose_name} {moved[:5]} changed since read")
 
     def _remember(self, comics: dict[int, tuple]) -> None:
         """Keep `comics` as the most recently seen; forget the least recently seen beyond
@@ -298,7 +374,7 @@ class Importer:
             for row in Character.objects.using(db)
             .filter(id__in=ids)
             .order_by()
-            .values("id", "local_edits", "marvel_digest", *CHARACTER_FIELDS)
+            .values("id", "version", "local_edits", "marvel_digest", *CHARACTER_FIELDS)
         }
         same_digest, compared = [], []
         for record in records:
@@ -338,11 +414,11 @@ class Importer:
         unseen = [comic_id for comic_id in wanted_comics if comic_id not in known]
         if unseen:
             stored_comics.update(
-                (comic_id, (title, uri, edits))
-                for comic_id, title, uri, edits in Comic.objects.using(db)
+                (comic_id, (title, uri, edits, version))
+                for comic_id, title, uri, edits, version in Comic.objects.using(db)
                 .filter(id__in=unseen)
                 .order_by()
-                .values_list("id", *COMIC_FIELDS, "local_edits")
+                .values_list("id", *COMIC_FIELDS, "local_edits", "version")
             )
         stored_links: dict[int, dict[int, object]] = {}
         linked = [record.id for record in compared if record.id in stored_characters]
@@ -393,6 +469,9 @@ class Importer:
             keep = set(want)
             gone = [pk for comic_id, pk in have.items() if comic_id not in keep]
             plan.links_gone.extend(gone)
+            if (new_links or gone) and stored is not None:
+                # The links are part of the character: their change is a new version of it.
+                plan.bump_version(record.id, stored["version"], digest)
             result.links_created += len(new_links)
             result.links_deleted += len(gone)
         plan.character_fields = [
@@ -416,24 +495,27 @@ class Importer:
         """A comic as Marvel has it, except for fields edited here (unless overwriting)."""
         incoming = {"title": comic.title, "resource_uri": comic.resource_uri}
         if stored is None:
-            plan.comics[comic.id] = (comic.title, comic.resource_uri, None)
+            plan.comics[comic.id] = (comic.title, comic.resource_uri, None, 1)
             plan.comics_new.append(comic_row(comic, now))
             result.comics_created += 1
             return
-        title, uri, edits = stored
+        title, uri, stored_edits, version = stored
         current = {"title": title, "resource_uri": uri}
-        values, edits, kept = self._own(Comic, incoming, current, stored[2], result)
-        if self.overwrite and stored[2]:
-            plan.restored.append((Comic, comic.id, comic.title, CHANGE, sorted(stored[2])))
-        plan.comics[comic.id] = (values["title"], values["resource_uri"], edits)
-        if (values, edits) == (current, stored[2]):
+        values, edits, kept = self._own(Comic, incoming, current, stored_edits, result)
+        if self.overwrite and stored_edits:
+            plan.restored.append((Comic, comic.id, comic.title, CHANGE, sorted(stored_edits)))
+        if (values, edits) == (current, stored_edits):
+            plan.comics[comic.id] = stored
             return
+        plan.comics[comic.id] = (values["title"], values["resource_uri"], edits, version + 1)
         row = comic_row(comic, now)
         row.title, row.resource_uri, row.local_edits = (
             values["title"],
             values["resource_uri"],
             edits,
         )
+        row.version = version + 1
+        plan.comic_versions[comic.id] = version
         plan.comics_changed.append(row)
         result.comics_updated += 1
 
@@ -460,6 +542,8 @@ class Importer:
             for name, value in values.items():
                 setattr(row, name, value)
             row.local_edits = edits
+            row.version = stored["version"] + 1
+            plan.character_versions[record.id] = stored["version"]
             plan.characters_changed.append(row)
             result.characters_updated += 1
             if new_digest:
@@ -467,7 +551,7 @@ class Importer:
         else:
             result.characters_unchanged += 1
             if new_digest:
-                plan.digests.append(Character(id=record.id, marvel_digest=digest))
+                plan.bump_version(record.id, stored["version"], digest)
         return changed, "comics" in kept
 
     def _own(self, model, incoming: dict, current: dict, edits, result: ImportStats):
@@ -533,7 +617,7 @@ class Importer:
             Comic.objects.using(db).bulk_create(plan.comics_new)
         if plan.comics_changed:
             Comic.objects.using(db).bulk_update(
-                plan.comics_changed, [*COMIC_FIELDS, "local_edits", "updated_at"]
+                plan.comics_changed, [*COMIC_FIELDS, "local_edits", "updated_at", "version"]
             )
         if plan.characters_new:
             Character.objects.using(db).bulk_create(plan.characters_new)
@@ -541,10 +625,11 @@ class Importer:
             # Only the fields that changed somewhere in this page (all rows get them: the
             # unchanged ones are rewritten with their own values).
             Character.objects.using(db).bulk_update(
-                plan.characters_changed, [*plan.character_fields, "updated_at"]
+                plan.characters_changed, [*plan.character_fields, "updated_at", "version"]
             )
         if plan.digests:
-            Character.objects.using(db).bulk_update(plan.digests, ["marvel_digest"])
+            digests = list(plan.digests.values())
+            Character.objects.using(db).bulk_update(digests, ["marvel_digest", "version"])
         if plan.links_gone:
             Link.objects.using(db).filter(pk__in=plan.links_gone).delete()
         if plan.links_new:
@@ -556,6 +641,16 @@ class Importer:
 
 
 @dataclass
+class _Unconfirmed:
+    """A page write whose transaction raised: its rows as it would have left them."""
+
+    offset: int
+    rows: dict  # model -> {id: (version, updated_at or None[, marvel_digest])}
+    result: ImportStats
+    comics: dict
+
+
+@dataclass
 class _Plan:
     comics: dict = field(default_factory=dict)  # the page's comics, as they will be once written
     comics_new: list = field(default_factory=list)
@@ -563,11 +658,40 @@ class _Plan:
     characters_new: list = field(default_factory=list)
     characters_changed: list = field(default_factory=list)
     character_fields: list = field(default_factory=list)
-    digests: list = field(default_factory=list)  # characters whose digest alone is new
+    # Characters written for their digest or links alone: id -> row with the digest and version.
+    digests: dict = field(default_factory=dict)
+    # The versions read of the stored rows this plan writes (id -> version).
+    character_versions: dict = field(default_factory=dict)
+    comic_versions: dict = field(default_factory=dict)
     links_new: list = field(default_factory=list)
     links_gone: list = field(default_factory=list)
     tombstones_lifted: list = field(default_factory=list)
     restored: list = field(default_factory=list)  # (model, id, name, flag, groups): log entries
+
+    def written(self) -> dict:
+        """{model: {id: the row's (version, updated_at or None[, marvel_digest]) once written}}."""
+        characters = {
+            row.id: (row.version, _normal_datetime(row.updated_at), row.marvel_digest)
+            for row in (*self.characters_new, *self.characters_changed)
+        }
+        for pk, row in self.digests.items():
+            characters[pk] = (row.version, None, row.marvel_digest)
+        comics = {
+            row.id: (row.version, _normal_datetime(row.updated_at), None)
+            for row in (*self.comics_new, *self.comics_changed)
+        }
+        return {
+            Character: characters,
+            Comic: {pk: state[:2] for pk, state in comics.items()},
+        }
+
+    def bump_version(self, character_id: int, version: int, digest: str) -> None:
+        """A new version of a stored character whose fields stay as they are."""
+        if character_id in self.character_versions:
+            return  # written in full already
+        self.character_versions[character_id] = version
+        row = Character(id=character_id, marvel_digest=digest, version=version + 1)
+        self.digests[character_id] = row
 
     @property
     def has_writes(self) -> bool:

@@ -41,6 +41,7 @@ from characters.ingest.recordings import (
     RecordingSource,
 )
 from characters.ingest.records import ParsedPage, Skipped
+from characters.models import RowChanged
 from marvelsite.db_errors import chain, describe, is_transient
 from marvelsite.health import DATABASE_ERRORS, DatabaseNotReady, wait_for_database
 from marvelsite.transactions import transaction_lifetime
@@ -363,9 +364,10 @@ def _import_page(importer: Importer, page: ParsedPage, budget: float, report: Re
 def _retryable(error: BaseException) -> bool:
     # IntegrityError: another writer inserted a row this page was about to (an import that
     # bypassed the lock, an admin add): read the page again and it finds the row.
+    # RowChanged: editors kept saving the page's rows while it was planned again.
     if is_refused(error):
         return False
-    return isinstance(error, IntegrityError) or is_transient(error)
+    return isinstance(error, IntegrityError | RowChanged) or is_transient(error)
 
 
 def _conflicts_persist(state) -> bool:
