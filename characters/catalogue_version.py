@@ -40,8 +40,6 @@ WAIT_MS = 250  # a getMore waits this long for news, so the watcher answers and 
 LEASE_SECONDS = 0.75  # what the watcher holds is trusted this long after its last answer
 REREAD_SECONDS = 0.5  # without a live watcher, requests re-read the document this often
 RETRY_SECONDS = 1.0  # between attempts to reopen a failed stream
-# The server's codes for a resume point no longer in the oplog, or a stream that cannot resume.
-HISTORY_LOST = {280, 286}
 
 
 def _names():
@@ -161,7 +159,7 @@ class Watcher(threading.Thread):
                     return
                 except PyMongoError as error:
                     self.kept.forget()  # events may have been missed: everything changed
-                    if isinstance(error, OperationFailure) and error.code in HISTORY_LOST:
+                    if isinstance(error, OperationFailure):  # e.g. lost history: start afresh
                         self.resume_token = None
                     if not self.stopping.is_set():
                         logger.warning("catalogue version watcher: %s; reopening", error)

@@ -1,0 +1,182 @@
+"""The catalogue version kept in memory (characters/catalogue_version.py).
+
+- SQLite: a kept version is asked of SQLite only through `PRAGMA data_version`; this
+  connection's own writes and another connection's commits are seen at the next read.
+- MongoDB, in this process against the suite's replica set: another client's write shows within
+  a second with no query on the request path; the periodic re-read when the watcher is dead;
+  a killed server-side cursor and a resume point the server refuses are survived.
+- MongoDB, real processes: a 3-member replica set of its own and the real gunicorn (2 workers,
+  page cache on): an admin edit, an import in another process, a stepdown and a killed primary
+  each show on every worker within a bounded delay.
+"""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from pymongo import MongoClient
+
+from characters import catalogue_version
+from characters.models import CatalogueVersion
+
+ON_MONGODB = connection.vendor == "mongodb"
+mongodb_only = pytest.mark.skipif(not ON_MONGODB, reason="MongoDB's change stream")
+sqlite_only = pytest.mark.skipif(ON_MONGODB, reason="SQLite's data_version")
+
+
+def within(seconds: float, condition) -> float:
+    """Seconds until `condition()` held; fails after `seconds`."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, f"not within {seconds}s"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+# --- SQLite ----------------------------------------------------------------------------------
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_keeps_the_version_until_a_write_says_otherwise():
+    CatalogueVersion.bump()
+    token = CatalogueVersion.objects.get().token
+    assert catalogue_version.current() == token
+    with CaptureQueriesContext(connection) as logged:
+        assert catalogue_version.current() == token
+    assert len(logged) == 0  # PRAGMA data_version only, on the raw connection
+    # This connection's own write, without a signal.
+    CatalogueVersion.objects.filter(id=1).update(token="mine")
+    assert catalogue_version.current() == "mine"
+
+    def elsewhere():  # another thread: another connection, its own commit
+        CatalogueVersion.objects.filter(id=1).update(token="theirs")
+        connections.close_all()
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert catalogue_version.current() == "theirs"
+
+
+# --- MongoDB, in this process -------------------------------------------------------------------
+
+
+@pytest.fixture
+def other_client(settings):
+    """Another process's view of the database: a client of its own, writes acknowledged by a
+    majority (as the site's: the driver's default)."""
+    database = settings.DATABASES["default"]
+    client = MongoClient(database["HOST"])
+    try:
+        yield client[connection.settings_dict["NAME"]][CatalogueVersion._meta.db_table]
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def watching():
+    CatalogueVersion.bump()
+    assert catalogue_version.settle(), "the watcher did not start"
+    yield catalogue_version.start()
+    catalogue_version.stop()
+
+
+def write_token(collection, token: str) -> None:
+    collection.update_one({"id": 1}, {"$set": {"token": token}})
+
+
+@mongodb_only
+@pytest.mark.django_db
+def test_another_clients_write_shows_within_a_second_asking_nothing(watching, other_client):
+    kept = catalogue_version.current()
+    with CaptureQueriesContext(connection) as logged:
+        for _ in range(50):
+            assert catalogue_version.current() == kept
+    assert len(logged) == 0
+    write_token(other_client, "from-another-worker")
+    with CaptureQueriesContext(connection) as logged:
+        delay = within(1.0, lambda: catalogue_version.current() == "from-another-worker")
+    assert len(logged) == 0, "the watcher brought it, no request read it"
+    assert delay < 1.0
+
+
+@mongodb_only
+@pytest.mark.django_db
+def test_a_dead_watcher_falls_back_to_a_periodic_reread(watching, other_client, monkeypatch):
+    monkeypatch.setattr(catalogue_version, "LEASE_SECONDS", 0.75)
+    catalogue_version.stop()
+    monkeypatch.setattr(catalogue_version, "start", lambda alias=None: None)  # stays dead
+    time.sleep(0.75)  # what it held is no longer trusted
+    write_token(other_client, "while-no-one-watches")
+    with CaptureQueriesContext(connection) as logged:
+        delay = within(1.0, lambda: catalogue_version.current() == "while-no-one-watches")
+        started = time.monotonic()
+        while time.monotonic() - started < 0.3:
+            catalogue_version.current()
+    assert delay < 1.0
+    # Re-read at most every REREAD_SECONDS, not on every call (hundreds were made).
+    assert 1 <= len(logged) <= 2 + (delay + 0.3) / catalogue_version.REREAD_SECONDS
+
+
+def kill_change_streams(client) -> int:
+    """Kill every change stream's cursor on the server (idle or inside a getMore)."""
+    killed = 0
+    for op in client.admin.aggregate([{"$currentOp": {"idleCursors": True}}]):
+        cursor = op.get("cursor", {})
+        if "$changeStream" in str(cursor.get("originatingCommand", {})):
+            database, collection = op["ns"].split(".", 1)
+            client[database].command("killCursors", collection, cursors=[cursor["cursorId"]])
+            killed += 1
+    return killed
+
+
+@mongodb_only
+@pytest.mark.django_db
+def test_a_killed_stream_is_survived(watching, other_client):
+    within(2.0, lambda: kill_change_streams(other_client.database.client) > 0)
+    write_token(other_client, "after-a-killed-cursor")
+    within(1.0, lambda: catalogue_version.current() == "after-a-killed-cursor")
+    assert catalogue_version.settle(), "the watcher did not follow again"
+    write_token(other_client, "followed-again")
+    with CaptureQueriesContext(connection) as logged:
+        within(1.0, lambda: catalogue_version.current() == "followed-again")
+    assert len(logged) == 0
+
+
+@mongodb_only
+@pytest.mark.django_db
+def test_a_resume_point_with_lost_history_is_followed_from_now(other_client):
+    CatalogueVersion.bump()
+    kept = catalogue_version.KeptVersion()
+    watcher = catalogue_version.Watcher("default", kept)
+    # A resume point at cluster time (1, 1): long gone from the oplog.
+    watcher.resume_token = {"_data": "8200000001000000012B0229296E04"}
+    watcher.start()
+    try:
+        within(5.0, lambda: watcher.streams == 1 and kept.trusted() is not None)
+        assert watcher.resume_token != {"_data": "8200000001000000012B0229296E04"}
+        write_token(other_client, "after-lost-history")
+        within(1.0, lambda: kept.trusted() == "after-lost-history")
+    finally:
+        watcher.stop()
+    assert not watcher.is_alive()
+
+
+@mongodb_only
+@pytest.mark.django_db
+def test_a_rolled_back_bump_is_never_seen(watching):
+    from marvelsite.transactions import atomic
+
+    def failed_save():
+        with atomic("default"):
+            CatalogueVersion.bump()
+            raise RuntimeError("the save failed")
+
+    before = catalogue_version.current()
+    with pytest.raises(RuntimeError):
+        failed_save()
+    catalogue_version.settle()
+    assert catalogue_version.current() == before == CatalogueVersion.objects.get().token
