@@ -180,3 +180,160 @@ def test_a_rolled_back_bump_is_never_seen(watching):
         failed_save()
     catalogue_version.settle()
     assert catalogue_version.current() == before == CatalogueVersion.objects.get().token
+
+
+# --- MongoDB, real processes: a 3-member replica set and gunicorn ---------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(replica set, base URL, a character page, a writer on the catalogue): 100 characters
+    served as in the container (2 workers x 4 threads), the page cache on (60 s)."""
+    import os
+    import signal
+    import subprocess
+
+    from tests.support.manage import ROOT, clean_env, run_manage
+    from tests.test_outage import (
+        GUNICORN,
+        HOST,
+        ReplicaSet,  # scripts/local_mongo.py
+        free_port,
+        get,
+        wait_for,
+    )
+
+    workdir = tmp_path_factory.mktemp("watcher")
+    with ReplicaSet(members=3) as replica_set:
+        env = {
+            "MONGODB_URI": replica_set.uri,
+            "MONGODB_NAME": "watcher",
+            "DJANGO_SECRET_KEY": "watcher-test-not-secret",
+            "DJANGO_ALLOWED_HOSTS": HOST,
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_SECURE_COOKIES": "false",
+        }
+        for command in (
+            ["migrate", "--noinput", "-v0"],
+            ["seed_marvel", "--source", "file", "--max-offset", "100"],
+            ["collectstatic", "--noinput", "-v0"],
+        ):
+            result = run_manage(*command, data_dir=workdir, **env)
+            assert result.returncode == 0, result.stderr
+        port = free_port()
+        with open(workdir / "gunicorn.log", "w") as log:
+            server = subprocess.Popen(
+                [GUNICORN, "-c", "python:marvelsite.gunicorn_conf", "marvelsite.wsgi"],
+                cwd=ROOT,
+                env=clean_env(workdir, **env, GUNICORN_BIND=f"{HOST}:{port}"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        base = f"http://{HOST}:{port}"
+        client = MongoClient(replica_set.uri)
+        try:
+            wait_for(lambda: get(base + "/readyz").status_code == 200, 30)
+            character = client.watcher.characters_character.find_one(sort=[("id", 1)])
+            page = get(f"{base}/characters/{character['id']}/x/").headers["Location"]
+            yield replica_set, base + page, client.watcher, workdir, env
+        finally:
+            client.close()
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def rename(database, url: str, name: str) -> None:
+    """What an admin save in another worker writes: the row and a new version, together."""
+    character_id = int(url.rstrip("/").split("/")[-2])
+    with database.client.start_session() as session, session.start_transaction():
+        database.characters_character.update_one(
+            {"id": character_id}, {"$set": {"name": name}}, session=session
+        )
+        database.characters_catalogueversion.update_one(
+            {"id": 1}, {"$set": {"token": name.encode().hex()[:32]}}, session=session
+        )
+
+
+def shown_within(url: str, text: str, seconds: float) -> float:
+    """Seconds from now until a request (on a fresh connection: any worker) shows `text`;
+    then the next 12 all show it (spread over the workers, they all follow)."""
+    import requests
+
+    started = time.monotonic()
+    while text not in requests.get(url, timeout=10).text:
+        assert time.monotonic() - started < seconds, f"{text!r} not shown within {seconds}s"
+        time.sleep(0.01)
+    delay = time.monotonic() - started
+    assert all(text in requests.get(url, timeout=10).text for _ in range(12))
+    return delay
+
+
+def warm(url: str) -> None:
+    import requests
+
+    for _ in range(20):
+        assert requests.get(url, timeout=10).status_code == 200
+    assert requests.get(url, timeout=10).headers["X-Page-Cache"] == "hit"
+
+
+def write_when_possible(write, seconds: float = 30.0) -> None:
+    from pymongo.errors import PyMongoError
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return write()
+        except PyMongoError:
+            assert time.monotonic() < deadline, "no primary to write to"
+            time.sleep(0.2)
+
+
+@mongodb_only
+def test_served_an_edit_shows_on_every_worker_within_a_second(served):
+    _, url, database, _, _ = served
+    warm(url)
+    rename(database, url, "Edited Elsewhere")
+    assert shown_within(url, "Edited Elsewhere", 1.0) < 1.0
+
+
+@mongodb_only
+def test_served_an_import_in_another_process_shows(served):
+    from tests.support.manage import run_manage
+
+    _, url, _, workdir, env = served
+    warm(url)
+    character_id = int(url.rstrip("/").split("/")[-2])
+    code = (
+        "from characters.ingest.importer import Importer\n"
+        "from characters.ingest.records import ParsedPage, parse_results\n"
+        f"raw = {{'id': {character_id}, 'name': 'Imported Name', 'comics': {{'items': []}}}}\n"
+        "records, skipped = parse_results([raw], 0)\n"
+        "Importer().import_page(ParsedPage(0, records, []))\n"
+    )
+    result = run_manage("shell", "-c", code, data_dir=workdir, **env)
+    assert result.returncode == 0, result.stderr
+    assert shown_within(url, "Imported Name", 1.0) < 1.0
+
+
+@mongodb_only
+def test_served_a_stepdown_and_a_killed_primary_keep_the_version_working(served):
+    import signal
+
+    replica_set, url, database, _, _ = served
+    for step, name in (("stepdown", "After Stepdown"), ("kill", "After Killed Primary")):
+        warm(url)
+        primary = replica_set.wait_for_primary(30)
+        if step == "stepdown":
+            with MongoClient(f"mongodb://127.0.0.1:{replica_set.ports[primary]}/",
+                             directConnection=True) as direct:  # fmt: skip
+                direct.admin.command("replSetStepDown", 10, secondaryCatchUpPeriodSecs=5)
+        else:
+            replica_set.kill(primary, signal.SIGKILL)
+        replica_set.wait_for_primary(60)
+        write_when_possible(lambda name=name: rename(database, url, name))
+        # The watchers resume (or requests re-read) once a member answers: within seconds.
+        delay = shown_within(url, name, 5.0)
+        print(f"{step}: shown on every worker {delay:.2f}s after the write")
+        if step == "kill":
+            replica_set.start_member(primary)
