@@ -100,6 +100,67 @@ print(json.dumps({
 # Must be the same on every backend (same data set, same ordering rules).
 PICKED = ("characters", "comics", "links", "deep_page", "character", "comic")
 
+# Database commands per request, counted in a process of its own on the same settings and data:
+# the Django test client through the whole middleware stack; pymongo's command monitoring on
+# MongoDB (a change stream's getMore on its own line), sqlite3's trace callback on SQLite
+# (every statement, PRAGMA data_version included). Argument: {"page name": "url", ...}.
+COUNT_COMMANDS = """
+import json, sys
+import django
+from pymongo import monitoring
+
+counts = {"commands": 0, "getmores": 0}
+
+
+class Counter(monitoring.CommandListener):
+    def started(self, event):
+        counts["getmores" if event.command_name == "getMore" else "commands"] += 1
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+monitoring.register(Counter())  # before the first client is made
+django.setup()
+from django.db import connection
+from django.db.backends.signals import connection_created
+from django.test import Client
+from django.test.utils import override_settings
+
+
+def trace(connection, **kwargs):
+    if connection.vendor == "sqlite":
+        connection.connection.set_trace_callback(count_statement)
+
+
+def count_statement(sql):
+    counts["commands"] += 1
+
+
+connection_created.connect(trace)
+try:  # MongoDB: the watcher follows before anything is counted
+    from characters.catalogue_version import settle
+except ImportError:  # code without it: the version is read on every request
+    settle = lambda: None
+settle()
+client = Client(SERVER_NAME="127.0.0.1")
+figures, times = {}, int(sys.argv[2])
+for name, url in json.loads(sys.argv[1]).items():
+    for mode, seconds in (("uncached", 0), ("cached", 60)):
+        with override_settings(PAGE_CACHE_SECONDS=seconds):
+            assert client.get(url).status_code == 200, url  # warm: kept counts, the cache
+            before = dict(counts)
+            for _ in range(times):
+                assert client.get(url).status_code == 200, url
+        figures.setdefault(name, {})[mode] = (counts["commands"] - before["commands"]) / times
+        figures[name][mode + "_getmores"] = (counts["getmores"] - before["getmores"]) / times
+print(json.dumps(figures))
+"""
+COMMAND_PAGES = ("home /", "list deep page", "search", "character", "comic")
+
 
 def server_env(**settings: str) -> dict:
     """This process's environment without the site's own settings (so the caller's database or
@@ -252,7 +313,7 @@ def main() -> int:
     status = 0
     try:
         with contextlib.ExitStack() as stack:
-            envs, infos, mongods = {}, {}, {}
+            envs, infos, mongods, mongo_uris = {}, {}, {}, {}
             for backend in backends:
                 data_dir = workdir / backend
                 data_dir.mkdir()
@@ -261,6 +322,7 @@ def main() -> int:
                     replica_set = stack.enter_context(start_mongodb())
                     envs[backend].update(MONGODB_URI=replica_set.uri, MONGODB_NAME=MONGODB_NAME)
                     mongods[backend] = replica_set.processes[0].pid
+                    mongo_uris[backend] = replica_set.uri
                 infos[backend] = prepare(envs[backend])
                 info = infos[backend]
                 print(
@@ -288,6 +350,10 @@ def main() -> int:
                 # (other processes on the machine, worker warm-up) weighs on both sides alike.
                 ("baseline again", "/healthz"),
             ]
+            urls = {name: path for name, path in jobs if name in COMMAND_PAGES}
+            counted = {backend: count_commands(envs[backend], urls) for backend in backends}
+            print()
+            report_commands(counted)
             print(
                 f"server: gunicorn {env.get('GUNICORN_WORKERS', '2')} workers x "
                 f"{env.get('GUNICORN_THREADS', '4')} threads per backend on {HOST}, loaded one "
@@ -323,8 +389,10 @@ def main() -> int:
                     for job in jobs:
                         for backend in backends:
                             spent = cpu_seconds(pids[backend])
+                            sent = opcounters(mongo_uris.get(backend))
                             (row,) = load(ports[backend], [job], options)
                             row[2]["cpu_seconds"] = cpu_seconds(pids[backend]) - spent
+                            row[2]["opcounters"] = opcounters(mongo_uris.get(backend), sent)
                             row[2]["warmup"] = options.warmup
                             results[backend].append(row)
                     if options.screenshots and seconds == "60":
@@ -339,6 +407,47 @@ def main() -> int:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def count_commands(env: dict, urls: dict, times: int = 20) -> dict:
+    """{page: {"uncached": commands per request, "cached": ..., "..._getmores": ...}}."""
+    env = {**env, "DJANGO_SETTINGS_MODULE": "marvelsite.settings"}
+    result = run([PYTHON, "-c", COUNT_COMMANDS, json.dumps(urls), str(times)], env,
+                 capture_output=True)  # fmt: skip
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def report_commands(counted: dict) -> None:
+    print("database commands per request (in-process: the test client, 20 requests per page)")
+    backends = list(counted)
+    print(
+        f"{'page':<18}" + "".join(f" | {b + ' uncached':>17} {b + ' cached':>15}" for b in backends)
+    )
+    for name in next(iter(counted.values())):
+        line = f"{name:<18}"
+        for backend in backends:
+            f = counted[backend][name]
+            cached = f"{f['cached']:.2f}"
+            if f.get("cached_getmores"):
+                cached += f" (+{f['cached_getmores']:.2f} getMore)"
+            line += f" | {f['uncached']:>17.2f} {cached:>15}"
+        print(line)
+
+
+def opcounters(uri: str | None, before: dict | None = None) -> dict | None:
+    """mongod's operation counters (serverStatus), or their change since `before` less the
+    two serverStatus commands that measured it."""
+    if uri is None:
+        return None
+    from pymongo import MongoClient
+
+    with MongoClient(uri) as client:
+        counters = dict(client.admin.command("serverStatus")["opcounters"])
+    if before is None:
+        return counters
+    change = {key: counters[key] - before[key] for key in counters}
+    change["command"] -= 1  # the first serverStatus (the second is not counted in its own)
+    return change
 
 
 def start_mongodb():
@@ -471,6 +580,11 @@ def figures_of(rows) -> dict:
             if "cpu_seconds" in result
             else float("nan"),
         }
+        if counters := result.get("opcounters"):  # MongoDB: what the server was sent
+            requests = count + result["warmup"]
+            sent = sum(v for k, v in counters.items() if k != "getmore")
+            figures[name]["db_commands"] = sent / requests
+            figures[name]["getmores"] = counters.get("getmore", 0) / requests
     healthz = statistics.mean(f["rps"] for f in figures.values() if f["path"] == "/healthz")
     for f in figures.values():
         f["x_healthz"] = f["rps"] / healthz if healthz else float("nan")
@@ -513,6 +627,13 @@ def report(results: dict, *, cached: bool) -> int:
             cpu = mongodb["cpu_ms"] / sqlite["cpu_ms"] if sqlite["cpu_ms"] else float("nan")
             line += f" | {share:>7.2f} {cpu:>8.2f}"
         print(line)
+    if "mongodb" in figures:
+        sent = "; ".join(
+            f"{name} {g['db_commands']:.2f} (+{g['getmores']:.2f} getMore)"
+            for name, g in figures["mongodb"].items()
+            if "db_commands" in g and g["path"] != "/healthz"
+        )
+        print(f"mongod's opcounters per request under this load: {sent}")
     total_errors = sum(g["errors"] for f in figures.values() for g in f.values())
     print("targets:")
     if cached:
