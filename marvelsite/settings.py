@@ -96,7 +96,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "marvelsite.admin_messages.AdminMessageMiddleware",  # messages on the admin only
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "marvelsite.middleware.DatabaseUnavailableMiddleware",  # database down -> friendly 503
     "axes.middleware.AxesMiddleware",  # a locked-out login -> 429 (marvelsite/login_throttle.py)
