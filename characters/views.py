@@ -17,16 +17,19 @@ from django.views.generic import DetailView, ListView, TemplateView
 from characters.cards import cards
 from characters.forms import FEATURED_COUNT, SORT_LABELS, CharacterFilterForm, FeaturedForm
 from characters.models import Character, Comic, IndexedPaginator
-from characters.page_cache import CachedPageMixin, kept_count
+from characters.page_cache import CachedPageMixin, count_seconds, kept_count
 
 DETAIL_IMAGE = "portrait_uncanny"  # 300x450
 PLACEHOLDER_IMAGE = "img/placeholder.svg"
 
 
 class CardsMixin:
-    """What the card partial needs besides the card, computed once per page."""
+    """What the card partial needs besides the card, computed once per page; on the cached
+    pages also the version and time each rendered card is kept for (includes/card_grid.html)."""
 
     def get_context_data(self, **kwargs):
+        if isinstance(self, CachedPageMixin):  # the version read only if a card grid asks
+            kwargs |= {"catalogue_version": self.catalogue_version, "card_seconds": count_seconds()}
         return super().get_context_data(
             placeholder=static(PLACEHOLDER_IMAGE),
             home_url=reverse("characters:home"),
