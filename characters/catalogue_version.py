@@ -26,7 +26,7 @@ import time
 
 from bson import Timestamp
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
 from django_mongodb_backend.query import wrap_database_errors
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
@@ -228,10 +228,15 @@ def start(alias: str | None = None) -> Watcher | None:
     """Start this process's watcher (MongoDB replica sets only); called after gunicorn forks,
     or by the first read. A forked child starts its own: the parent's thread is not there."""
     global _watcher, _watcher_pid
+    if _watcher is not None and _watcher_pid == os.getpid() and _watcher.is_alive():
+        return _watcher
     alias = alias or watch_alias()
     connection = connections[alias]
-    if connection.vendor != "mongodb" or not connection.features._supports_transactions:
-        return None  # SQLite, or a standalone mongod (no change streams)
+    try:
+        if connection.vendor != "mongodb" or not connection.features._supports_transactions:
+            return None  # SQLite, or a standalone mongod (no change streams)
+    except (DatabaseError, PyMongoError):
+        return None  # the server cannot be asked now: the next read tries again
     with _start_lock:
         if _watcher is not None and _watcher_pid == os.getpid() and _watcher.is_alive():
             return _watcher
@@ -281,10 +286,8 @@ def _current_mongodb(connection) -> str:
         return read_document(connection)
     if (token := _kept.trusted()) is not None:
         return token
-    if connection.features._supports_transactions:
-        start()
-    else:
-        return read_document(connection)  # a standalone mongod: no change streams
+    if start() is None:  # a standalone mongod (no change streams), or the server is down
+        return read_document(connection)
     with _kept.lock:
         generation = _kept.generation
     if (token := _kept.trusted()) is not None:

@@ -45,7 +45,7 @@ def post_worker_init(worker):
     clients and threads do not survive one), with Django set up by the loaded app."""
     from characters import catalogue_version
 
-    catalogue_version.start()
+    catalogue_version.start()  # does not raise: with the database down, the first read retries
 
 
 def worker_exit(server, worker):

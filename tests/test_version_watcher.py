@@ -337,3 +337,23 @@ def test_served_a_stepdown_and_a_killed_primary_keep_the_version_working(served)
         print(f"{step}: shown on every worker {delay:.2f}s after the write")
         if step == "kill":
             replica_set.start_member(primary)
+
+
+@mongodb_only
+@pytest.mark.django_db
+def test_with_the_server_unreachable_start_raises_nothing(monkeypatch):
+    """gunicorn's post_worker_init starts the watcher: a worker must boot with MongoDB down."""
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    catalogue_version.stop()
+    features = connections[catalogue_version.watch_alias()].features
+    features.__dict__.pop("_supports_transactions", None)
+
+    def unreachable(self):
+        raise ServerSelectionTimeoutError("no server")
+
+    monkeypatch.setattr(type(features), "_supports_transactions", property(unreachable))
+    assert catalogue_version.start() is None
+    monkeypatch.undo()
+    assert catalogue_version.start() is not None  # the next read starts it
+    catalogue_version.stop()
