@@ -108,7 +108,8 @@ def test_another_clients_write_shows_within_a_second_asking_nothing(watching, ot
 def test_a_dead_watcher_falls_back_to_a_periodic_reread(watching, other_client, monkeypatch):
     monkeypatch.setattr(catalogue_version, "LEASE_SECONDS", 0.75)
     catalogue_version.stop()
-    monkeypatch.setattr(catalogue_version, "start", lambda alias=None: None)  # stays dead
+    # A watcher that no longer answers (hung, or its thread gone) and is not replaced.
+    monkeypatch.setattr(catalogue_version, "start", lambda alias=None: watching)
     time.sleep(0.75)  # what it held is no longer trusted
     write_token(other_client, "while-no-one-watches")
     with CaptureQueriesContext(connection) as logged:
