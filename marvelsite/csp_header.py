@@ -30,7 +30,7 @@ class CSPMiddleware(DjangoCSPMiddleware):
         ):
             return super().process_response(request, response)
         for header, text, exempt, policy in self.built(request, response):
-            prefixes = tuple(policy.get("EXCLUDE_URL_PREFIXES", None) or ())
+            prefixes = tuple((policy or {}).get("EXCLUDE_URL_PREFIXES", None) or ())
             if (
                 text
                 and header not in response
@@ -45,9 +45,9 @@ class CSPMiddleware(DjangoCSPMiddleware):
     def built(self, request, response) -> tuple:
         """[(header, its text, the exemption's attribute, the policy setting)], built again
         when the settings change (tests override them)."""
-        policies = (
-            getattr(settings, "CONTENT_SECURITY_POLICY", None) or {},
-            getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None) or {},
+        policies = (  # None when unset: a fresh {} each time would never match
+            getattr(settings, "CONTENT_SECURITY_POLICY", None),
+            getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None),
         )
         held, built = self._built  # the settings' objects themselves: compared by identity
         if held is None or any(a is not b for a, b in zip(held, policies, strict=True)):

@@ -4,6 +4,7 @@ middleware gives, follows the settings, and leaves per-view policies to django-c
 import pytest
 from csp.constants import NONCE, SELF
 from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
+from csp.utils import build_policy
 from django.http import HttpResponse
 from django.test import RequestFactory
 
@@ -58,3 +59,22 @@ def test_a_used_nonce_goes_through_django_csp(settings):
     nonce = str(request.csp_nonce)
     response = middleware.process_response(request, HttpResponse())
     assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]
+
+
+def test_built_once_for_many_responses(monkeypatch):
+    import marvelsite.csp_header
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("report_only", False))
+        return build_policy(*args, **kwargs)
+
+    monkeypatch.setattr(marvelsite.csp_header, "build_policy", counted)
+    middleware = CSPMiddleware(lambda request: HttpResponse())
+    for _ in range(5):
+        request = RequestFactory().get("/characters/")
+        middleware.process_request(request)
+        response = middleware.process_response(request, HttpResponse())
+        assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert calls == [False, True]  # the policy and the report-only one, once
