@@ -12,6 +12,7 @@
 
 import threading
 import time
+from html.parser import HTMLParser
 
 import pytest
 from django.db import connection, connections
@@ -196,6 +197,7 @@ def served(tmp_path_factory):
 
     from tests.support.manage import ROOT, clean_env, run_manage
     from tests.test_outage import (
+        ADMIN,
         GUNICORN,
         HOST,
         ReplicaSet,  # scripts/local_mongo.py
@@ -217,9 +219,16 @@ def served(tmp_path_factory):
         for command in (
             ["migrate", "--noinput", "-v0"],
             ["seed_marvel", "--source", "file", "--max-offset", "100"],
+            ["ensure_admin"],
             ["collectstatic", "--noinput", "-v0"],
         ):
-            result = run_manage(*command, data_dir=workdir, **env)
+            result = run_manage(
+                *command,
+                data_dir=workdir,
+                **env,
+                DJANGO_SUPERUSER_USERNAME=ADMIN[0],
+                DJANGO_SUPERUSER_PASSWORD=ADMIN[1],
+            )
             assert result.returncode == 0, result.stderr
         port = free_port()
         with open(workdir / "gunicorn.log", "w") as log:
@@ -296,6 +305,59 @@ def test_served_an_edit_shows_on_every_worker_within_a_second(served):
     warm(url)
     rename(database, url, "Edited Elsewhere")
     assert shown_within(url, "Edited Elsewhere", 1.0) < 1.0
+
+
+class FormFields(HTMLParser):
+    """The fields a browser would post from a page's forms: inputs, textareas, selections."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields: list[tuple[str, str]] = []
+        self.textarea = self.select = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "button", "file"):
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.fields.append((name, attrs.get("value") or ""))
+        elif tag == "textarea" and name:
+            self.textarea = [name, ""]
+        elif tag == "select" and name:
+            self.select = name
+        elif tag == "option" and self.select and "selected" in attrs:
+            self.fields.append((self.select, attrs.get("value") or ""))
+
+    def handle_data(self, data):
+        if self.textarea is not None:
+            self.textarea[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea" and self.textarea is not None:
+            self.fields.append(tuple(self.textarea))
+            self.textarea = None
+        elif tag == "select":
+            self.select = None
+
+
+@mongodb_only
+def test_served_an_admin_edit_in_one_worker_shows_on_every_worker(served):
+    from tests.test_outage import admin_session
+
+    _, url, _, _, _ = served
+    base = url.split("/characters/")[0]
+    character_id = int(url.rstrip("/").split("/")[-2])
+    warm(url)
+    session = admin_session(base)
+    change = f"{base}/admin/characters/character/{character_id}/change/"
+    parser = FormFields()
+    parser.feed(session.get(change, timeout=30).text)
+    fields = [(k, v) for k, v in parser.fields if k not in ("name", "_save")]
+    fields += [("name", "Edited In The Admin"), ("_save", "Save")]
+    saved = session.post(change, data=fields, headers={"Referer": change}, timeout=30,
+                         allow_redirects=False)  # fmt: skip
+    assert saved.status_code == 302, saved.text[:3000]
+    assert shown_within(url, "Edited In The Admin", 1.0) < 1.0
 
 
 @mongodb_only
