@@ -1,8 +1,8 @@
 """django-csp's middleware, with the policy's text built once per process and settings.
 
 This site sets no nonce and no per-view policy, so every response carries the same header;
-django-csp builds it on every response (the policy and the report-only one), a sixth of a
-cached page's CPU. A response or request that does use those goes through django-csp as is.
+django-csp builds it on every response (the policy and the report-only one), a visible part
+of a cached page's CPU. A response or request that does use those goes through django-csp as is.
 """
 
 from dataclasses import asdict

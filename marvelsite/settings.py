@@ -226,12 +226,23 @@ if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
 METRICS_PORT = env.int("MARVELSITE_METRICS_PORT", default=None)
 
 # Public list/character/comic pages are cached per process, keyed by the catalogue's version
-# (admin edits show at once); other writes show within this many seconds. 0 turns it off.
+# (admin edits show within a second); other writes show within this many seconds. 0 turns it
+# off.
 PAGE_CACHE_SECONDS = env.int("MARVELSITE_PAGE_CACHE_SECONDS", default=60)
 # The lists' counts (public and admin) are kept per process and catalogue version too, whatever
 # the page cache does: a count reads one index key per row. Other writes show within this many
 # seconds. 0 counts on every request.
 COUNT_CACHE_SECONDS = env.int("MARVELSITE_COUNT_CACHE_SECONDS", default=60)
+# Per process. Rendered character cards (includes/card_grid.html, kept per catalogue version
+# for COUNT_CACHE_SECONDS) have a cache of their own, so that they never push pages out.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "template_fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "cards",
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    },
+}
 
 # seed_marvel's defaults (characters/ingest/seed.py; its options win). The numbers stay text
 # here: the seed reads them and names the variable when one is wrong, so a typo fails the seed

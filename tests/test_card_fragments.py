@@ -2,9 +2,11 @@
 process (includes/card_grid.html), for MARVELSITE_COUNT_CACHE_SECONDS, like the kept counts."""
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.utils import make_template_fragment_key
 
 from characters.models import Character
+from characters.page_cache import read_catalogue_version
 from tests.support.page_data import make_character
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +25,10 @@ def test_a_card_is_kept_per_version(client):
     thor = make_character(7, "Thor", comics=[(1, "Thor #1")])
     assert "Thor #1" in client.get("/characters/").content.decode()
     assert "Thor #1" in client.get("/comics/1/").content.decode()
+    # Kept in a cache of their own: cards never push pages out of the page cache.
+    key = make_template_fragment_key("card", [7, read_catalogue_version()])
+    assert ">Thor</a>" in caches["template_fragments"].get(key)
+    assert cache.get(key) is None
     # A write that makes no new version: the kept card stands, on both pages.
     Character.objects.filter(pk=7).update(name="Unversioned")
     assert ">Thor</a>" in client.get("/characters/").content.decode()
