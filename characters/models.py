@@ -16,6 +16,7 @@ from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Page, Paginator
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.text import slugify
@@ -519,6 +520,10 @@ class Character(LocalIdModel):
         return url if is_web_url(url) else ""
 
 
+# Sent after CatalogueVersion.bump(): this process forgets the version it keeps in memory.
+catalogue_version_bumped = Signal()
+
+
 class CatalogueVersion(models.Model):
     """One row whose token changes whenever the catalogue does: every ORM write to characters,
     comics or their links (signals, in any process: the admin's included) and every import
@@ -544,6 +549,7 @@ class CatalogueVersion(models.Model):
         versions = cls.objects.db_manager(using)
         if not versions.filter(id=1).update(token=token):
             versions.update_or_create(id=1, defaults={"token": token})
+        catalogue_version_bumped.send(sender=cls, using=versions.db)
 
     @classmethod
     @contextlib.contextmanager

@@ -1,14 +1,16 @@
 """The list, character and comic pages (not the random home): a whole-page cache and HTTP caching;
 and the lists' counts (the public list's, the admin's), kept the same way.
 
-All hang on the catalogue version (CatalogueVersion), one indexed read per request. It changes
-on every ORM write to characters, comics or their links, in any process (the signals below:
-the admin's edits show at once on every worker and pod), and on every import page that writes.
+All hang on the catalogue version (CatalogueVersion), kept in memory by each process
+(characters/catalogue_version.py: a cached hit asks the database nothing). It changes on
+every ORM write to characters, comics or their links, in any process (the signals below: the
+admin's edits show on every worker and pod within a second), and on every import page that
+writes.
 - Page cache: a rendered page is kept per canonical URL and version in the process's default
   Django cache, for MARVELSITE_PAGE_CACHE_SECONDS (default 60; 0 turns caching off).
 - HTTP: the pages carry `Cache-Control: public, max-age=<same seconds>` and an ETag derived from
-  the version and the canonical URL; a conditional GET with the current ETag gets a 304 at the
-  cost of that one read (Django's conditional response handling).
+  the version and the canonical URL; a conditional GET with the current ETag gets a 304
+  without a query (Django's conditional response handling).
 - Counts: a list's count is kept per filter and version in the same cache, for
   MARVELSITE_COUNT_CACHE_SECONDS (default 60; 0 counts on every request), whatever the page
   cache does: on MongoDB a count reads one index key per row counted (40-50 ms at 105,000
@@ -24,7 +26,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections, router
 from django.db.models.expressions import Col
 from django.db.models.lookups import Lookup
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -33,28 +34,14 @@ from django.http import HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import quote_etag
 
-from characters.models import CatalogueVersion, Character, Comic, mongo_rows
+from characters import catalogue_version
+from characters.models import CatalogueVersion, Character, Comic, catalogue_version_bumped
 
 
 def read_catalogue_version() -> str:
-    """The catalogue's version token ("" before the first write): one indexed read, written
-    out rather than through the ORM, whose query building costs more than the query on a
-    cached page's path (per read, MongoDB 1.0-1.5 ms through the ORM against 0.55-0.9 ms;
-    SQLite 0.5 ms against 0.03 ms). Read on the alias the router picks, as the ORM would; on
-    MongoDB with models.mongo_rows (logged and counted as the ORM's queries are)."""
-    connection = connections[router.db_for_read(CatalogueVersion)]
-    meta = CatalogueVersion._meta
-    table, pk, token = meta.db_table, meta.pk.column, meta.get_field("token").column
-    if connection.vendor == "mongodb":
-        pipeline = [{"$match": {pk: 1}}, {"$limit": 1}, {"$project": {"_id": 0, token: 1}}]
-        rows = mongo_rows(connection, CatalogueVersion, pipeline)
-        return rows[0].get(token, "") if rows else ""
-    quote = connection.ops.quote_name
-    sql = f"SELECT {quote(token)} FROM {quote(table)} WHERE {quote(pk)} = %s"  # noqa: S608 - the model's own names
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [1])
-        row = cursor.fetchone()
-    return row[0] if row else ""
+    """The catalogue's version token ("" before the first write): kept in memory per process
+    and asked of the database only when it may have changed (characters/catalogue_version.py)."""
+    return catalogue_version.current()
 
 
 def bump_catalogue_version(**kwargs) -> None:
@@ -74,6 +61,7 @@ def connect_signals() -> None:
     m2m_changed.connect(
         bump_after_link_change, sender=Character.comics.through, dispatch_uid="version-links"
     )
+    catalogue_version_bumped.connect(catalogue_version.forget, dispatch_uid="version-forget")
 
 
 def cache_seconds() -> int:

@@ -5,7 +5,9 @@ Query budget (asserted in tests/test_views_queries.py): every page runs a fixed 
 queries, whatever the page size and however many comics a character has.
 """
 
-from django.http import Http404, HttpResponsePermanentRedirect
+from functools import cached_property, lru_cache
+
+from django.http import Http404, HttpResponsePermanentRedirect, QueryDict
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -15,16 +17,19 @@ from django.views.generic import DetailView, ListView, TemplateView
 from characters.cards import cards
 from characters.forms import FEATURED_COUNT, SORT_LABELS, CharacterFilterForm, FeaturedForm
 from characters.models import Character, Comic, IndexedPaginator
-from characters.page_cache import CachedPageMixin, kept_count
+from characters.page_cache import CachedPageMixin, count_seconds, kept_count
 
 DETAIL_IMAGE = "portrait_uncanny"  # 300x450
 PLACEHOLDER_IMAGE = "img/placeholder.svg"
 
 
 class CardsMixin:
-    """What the card partial needs besides the card, computed once per page."""
+    """What the card partial needs besides the card, computed once per page; on the cached
+    pages also the version and time each rendered card is kept for (includes/card_grid.html)."""
 
     def get_context_data(self, **kwargs):
+        if isinstance(self, CachedPageMixin):  # the version read only if a card grid asks
+            kwargs |= {"catalogue_version": self.catalogue_version, "card_seconds": count_seconds()}
         return super().get_context_data(
             placeholder=static(PLACEHOLDER_IMAGE),
             home_url=reverse("characters:home"),
@@ -80,6 +85,13 @@ class FeaturedCardView(FeaturedMixin, TemplateView):
 # --- list: search, sort, filter, paginate -------------------------------------------------
 
 
+@lru_cache(maxsize=1024)
+def canonical_list_query(raw: str) -> str:
+    """The list's canonical query string for a raw one, kept per process: a cached hit then
+    builds no form (each deep-copies its fields)."""
+    return CharacterFilterForm(QueryDict(raw)).query_string()
+
+
 class CharacterListView(CachedPageMixin, CardsMixin, ListView):
     template_name = "characters/character_list.html"
     extra_context = {"nav": "list", "sort_choices": SORT_LABELS.items()}
@@ -87,12 +99,12 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
     paginate_by = 24
     paginator_class = IndexedPaginator
 
-    def setup(self, request, *args, **kwargs):
-        super().setup(request, *args, **kwargs)
-        self.filters = CharacterFilterForm(request.GET)
+    @cached_property
+    def filters(self) -> CharacterFilterForm:
+        return CharacterFilterForm(self.request.GET)
 
     def canonical_query(self) -> str:
-        return self.filters.query_string()
+        return canonical_list_query(self.request.META.get("QUERY_STRING", ""))
 
     def get_queryset(self):
         return self.filters.characters()

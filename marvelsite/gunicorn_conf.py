@@ -40,6 +40,20 @@ def on_starting(server):
         os.makedirs(directory)
 
 
+def post_worker_init(worker):
+    """Each worker follows the catalogue version from here on: after the fork (pymongo's
+    clients and threads do not survive one), with Django set up by the loaded app."""
+    from characters import catalogue_version
+
+    catalogue_version.start()  # does not raise: with the database down, the first read retries
+
+
+def worker_exit(server, worker):
+    from characters import catalogue_version
+
+    catalogue_version.stop()
+
+
 def child_exit(server, worker):
     """A dead worker's live gauges stop counting (its counters stay in the totals)."""
     if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):

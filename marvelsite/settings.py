@@ -101,14 +101,14 @@ MIDDLEWARE = [
     "marvelsite.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "marvelsite.csp_header.CSPMiddleware",  # django-csp's, its header built once
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() (marvelsite/otp.py)
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "marvelsite.admin_messages.AdminMessageMiddleware",  # messages on the admin only
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Inside CommonMiddleware, which then measures the cleaned body's Content-Length.
     "marvelsite.hygiene.ControlCharactersMiddleware",  # no control characters in any page
@@ -251,12 +251,23 @@ if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
 METRICS_PORT = env.int("MARVELSITE_METRICS_PORT", default=None)
 
 # Public list/character/comic pages are cached per process, keyed by the catalogue's version
-# (admin edits show at once); other writes show within this many seconds. 0 turns it off.
+# (admin edits show within a second); other writes show within this many seconds. 0 turns it
+# off.
 PAGE_CACHE_SECONDS = env.int("MARVELSITE_PAGE_CACHE_SECONDS", default=60)
 # The lists' counts (public and admin) are kept per process and catalogue version too, whatever
 # the page cache does: a count reads one index key per row. Other writes show within this many
 # seconds. 0 counts on every request.
 COUNT_CACHE_SECONDS = env.int("MARVELSITE_COUNT_CACHE_SECONDS", default=60)
+# Per process. Rendered character cards (includes/card_grid.html, kept per catalogue version
+# for COUNT_CACHE_SECONDS) have a cache of their own, so that they never push pages out.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "template_fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "cards",
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    },
+}
 
 # seed_marvel's defaults (characters/ingest/seed.py; its options win). The numbers stay text
 # here: the seed reads them and names the variable when one is wrong, so a typo fails the seed

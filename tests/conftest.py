@@ -20,3 +20,18 @@ def pytest_configure(config):
     from tests.support.query_plans import RECORDER
 
     monitoring.register(RECORDER)
+
+
+@pytest.fixture(autouse=True)
+def catalogue_version_forgotten(monkeypatch):
+    """Each test starts with no version and no card kept in memory, so what it sees and its
+    query counts do not depend on the test before; the watcher's lease is long, so they do not
+    depend on the machine's load either (tests/test_version_watcher.py sets its own)."""
+    from django.core.cache import caches
+
+    from characters import catalogue_version
+
+    caches["template_fragments"].clear()
+
+    monkeypatch.setattr(catalogue_version, "LEASE_SECONDS", 60.0)
+    catalogue_version.forget()

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
+from characters import catalogue_version
 from characters.ingest.importer import Importer
 from characters.ingest.records import ParsedPage, parse_results
 from characters.models import CatalogueVersion, Character, Comic
@@ -42,6 +43,13 @@ def admin_listed(admin_client, query="") -> int:
     return changelist.result_count
 
 
+@pytest.fixture
+def again(on_mongodb) -> int:
+    """Queries to read the version once it was read: none on MongoDB (kept in memory,
+    characters/catalogue_version.py), one on SQLite (read inside the test's transaction)."""
+    return 0 if on_mongodb else 1
+
+
 def more_characters(count: int, start_id: int = 1000) -> None:
     """Rows written without a model signal, as another process's bulk write would be."""
     Character.objects.bulk_create(
@@ -49,47 +57,49 @@ def more_characters(count: int, start_id: int = 1000) -> None:
     )
 
 
-def test_a_filter_is_counted_once_per_version(client, django_assert_num_queries):
+def test_a_filter_is_counted_once_per_version(client, django_assert_num_queries, again):
     make_many(30, comics_each=2)
     CatalogueVersion.bump()
     with django_assert_num_queries(5):  # version + count + page + links + comic titles
         assert listed(client) == 30
     # Another page or sort of the same filter: its count is kept.
     for url in ["/characters/?page=2", "/characters/?sort=-comics", "/characters/"]:
-        with django_assert_num_queries(4):  # version + page + links + comic titles
+        with django_assert_num_queries(3 + again):  # version + page + links + comic titles
             assert listed(client, url) == 30, url
     # Another filter has a count of its own.
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4 + again):
         assert listed(client, "/characters/?q=hero 00") == 9
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4 + again):
         assert listed(client, "/characters/?image=1") == 15
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3 + again):
         assert listed(client, "/characters/?q=hero 00&page=1") == 9
 
 
-def test_with_the_page_cache_the_version_is_read_once(client, settings, django_assert_num_queries):
+def test_with_the_page_cache_the_version_is_read_once(
+    client, settings, django_assert_num_queries, again
+):
     settings.PAGE_CACHE_SECONDS = 60
     make_many(30, comics_each=2)
     CatalogueVersion.bump()
     with django_assert_num_queries(5):  # the page cache's version read serves the count too
         assert listed(client) == 30
-    with django_assert_num_queries(4):  # a page not cached yet, its count kept
+    with django_assert_num_queries(3 + again):  # a page not cached yet, its count kept
         assert listed(client, "/characters/?page=2") == 30
-    with django_assert_num_queries(1):  # a cached page: the version only
+    with django_assert_num_queries(again):  # a cached page: the version at most
         assert client.get("/characters/?page=2")["X-Page-Cache"] == "hit"
 
 
-def test_without_a_version_row_every_count_is_fresh(client, django_assert_num_queries):
+def test_without_a_version_row_every_count_is_fresh(client, django_assert_num_queries, again):
     make_many(30, comics_each=1)  # bulk writes: nothing has made the version row yet
     assert read_catalogue_version() == ""
-    with django_assert_num_queries(5):  # version + count + page + links + comic titles
+    with django_assert_num_queries(4 + again):  # version + count + page + links + comic titles
         assert listed(client) == 30
     more_characters(5)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4 + again):
         assert listed(client) == 35
 
 
-def test_a_version_change_made_by_another_process_shows_at_once(client):
+def test_a_version_change_made_by_another_process_shows_within_a_second(client):
     make_many(30)
     CatalogueVersion.bump()
     assert listed(client) == 30
@@ -98,7 +108,8 @@ def test_a_version_change_made_by_another_process_shows_at_once(client):
     assert listed(client) == 30
     assert listed(client, "/characters/?q=later") == 0
     # What another worker's signal or an import page writes: no signal in this process.
-    CatalogueVersion.objects.update_or_create(id=1, defaults={"token": "elsewhere"})
+    CatalogueVersion.objects.filter(id=1).update(token="elsewhere")
+    catalogue_version.settle(timeout=1.0)  # MongoDB: the change stream has brought it
     assert listed(client) == 35
     assert listed(client, "/characters/?q=later") == 5
 
@@ -128,7 +139,7 @@ def test_an_admin_deletion_shows_at_once_in_both_lists(client, admin_client):
     assert admin_listed(admin_client, "?q=hero 00") == 8
 
 
-def test_the_admin_counts_once_per_version(admin_client):
+def test_the_admin_counts_once_per_version(admin_client, again):
     make_many(60)  # two pages of 50
     CatalogueVersion.bump()
     url = "/admin/characters/character/?q=hero"
@@ -136,16 +147,16 @@ def test_the_admin_counts_once_per_version(admin_client):
         assert admin_client.get(url).context["cl"].result_count == 60
     with CaptureQueriesContext(connection) as second:
         assert admin_client.get(url).context["cl"].result_count == 60
-    assert len(second) == len(first) - 1  # the same page without its count
+    assert len(second) == len(first) - 1 - (1 - again)  # without its count (and version)
     more_characters(2)
     CatalogueVersion.bump()
     with CaptureQueriesContext(connection) as third:
         assert admin_client.get(url).context["cl"].result_count == 60  # "Later" rows: no match
-    assert len(third) == len(first)
+    assert len(third) == len(first)  # the version read again after the bump, and counted
     assert admin_listed(admin_client) == 62
 
 
-def test_the_comic_admin_counts_once_per_version(admin_client):
+def test_the_comic_admin_counts_once_per_version(admin_client, again):
     make_many(3, comics_each=60)  # 60 comics: two pages of 50
     CatalogueVersion.bump()
     url = "/admin/characters/comic/?q=comic"
@@ -154,7 +165,7 @@ def test_the_comic_admin_counts_once_per_version(admin_client):
     assert (changelist.result_count, changelist.full_result_count) == (60, None)
     with CaptureQueriesContext(connection) as second:
         assert admin_client.get(url).context["cl"].result_count == 60
-    assert len(second) == len(first) - 1  # the same page without its count
+    assert len(second) == len(first) - 1 - (1 - again)  # without its count (and version)
     Comic.objects.create(id=999_001, title="Comic extra")  # a signal: a new version
     assert admin_client.get(url).context["cl"].result_count == 61
 

@@ -17,10 +17,9 @@ import re
 import signal
 
 import pytest
-import requests
 from django.db import connection
 
-from tests.support.served_site import ADMIN, get, served_replica_set, wait_for
+from tests.support.served_site import admin_session, get, served_replica_set, wait_for
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "mongodb", reason="MongoDB failover: run in the suite's MongoDB pass"
@@ -34,22 +33,6 @@ def site(tmp_path_factory):
     """(replica set, base URL, gunicorn's log), served as in the container, no page cache."""
     with served_replica_set(tmp_path_factory.mktemp("outage")) as served:
         yield served
-
-
-def admin_session(base):
-    session = requests.Session()
-    form = session.get(base + "/admin/login/", timeout=30)
-    assert form.status_code == 200, form.text[:2000]
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
-    response = session.post(
-        base + "/admin/login/",
-        data={"csrfmiddlewaretoken": token, "username": ADMIN[0], "password": ADMIN[1]},
-        headers={"Referer": base + "/admin/login/"},
-        timeout=30,
-        allow_redirects=False,
-    )
-    assert response.status_code == 302, response.text[:500]
-    return session
 
 
 def public_pages(base):

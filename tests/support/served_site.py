@@ -3,6 +3,7 @@ real gunicorn with the production settings, as in the container (2 workers x 4 t
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -92,3 +93,19 @@ def served_replica_set(workdir: Path, **settings: str):
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+
+
+def admin_session(base):
+    session = requests.Session()
+    form = session.get(base + "/admin/login/", timeout=30)
+    assert form.status_code == 200, form.text[:2000]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    response = session.post(
+        base + "/admin/login/",
+        data={"csrfmiddlewaretoken": token, "username": ADMIN[0], "password": ADMIN[1]},
+        headers={"Referer": base + "/admin/login/"},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, response.text[:500]
+    return session
