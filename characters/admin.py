@@ -148,7 +148,7 @@ class VersionedForm(forms.ModelForm):
     So `changed_data` is what *this editor* changed, and a save after someone else's (another
     editor's, an import's) merges field by field: only the fields the editor changed are
     written, the others keep their current values. A field both changed is a conflict: the
-    form comes back naming it, with the editor's input kept (see README, "Who owns what").
+    form comes back naming it, with the editor's input kept (see docs/ownership.md).
     """
 
     opened_version = forms.IntegerField(widget=forms.HiddenInput, required=False)

@@ -1,6 +1,6 @@
 """Who owns a catalogue row's fields: Marvel, until an editor changes them here.
 
-The policy (README, "Loading data"), for characters and comics:
+The policy (docs/ownership.md), for characters and comics:
 - a field group changed in the admin (a character's name, description, image, links or
   comics; a comic's title or resource URI) is owned here from then on: imports keep the local
   value and only note Marvel's latest one (`local_edits`); groups nobody touched follow Marvel;

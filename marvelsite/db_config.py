@@ -15,8 +15,9 @@ from django.core.exceptions import ImproperlyConfigured
 from marvelsite.secrets_env import secret
 
 MONGODB_ENGINE = "django_mongodb_backend"
-# Timeouts, chosen (README, "Reads through elections"); a URI's own values win, except that the
-# read preferences are ours: the admin and writes need the primary, public reads do not.
+# Timeouts, chosen (docs/pages-and-admin.md, "Reads through elections"); a URI's own values
+# win, except that the read preferences are ours: the admin and writes need the primary, public
+# reads do not.
 # - connectTimeoutMS 2000 (pymongo: 20000): a member that has not accepted a connection within
 #   2 s on a cluster network is down; also bounds each monitor's heartbeat.
 # - serverSelectionTimeoutMS 5000 (pymongo: 30000) on "default": how long the admin, writes,
@@ -128,7 +129,7 @@ def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
                 # page's commit dirties ~2,000 index pages at 30x the bundled set, so with the
                 # default every commit also ran a checkpoint (two fsyncs, every page written
                 # twice); now a checkpoint writes a page rewritten by several commits once
-                # (a 10x import wrote 992 -> 691 MB; README, "Cost as the catalogue grows").
+                # (a 10x import wrote 992 -> 691 MB; docs/benchmarks.md).
                 "init_command": (
                     f"PRAGMA journal_mode=WAL; PRAGMA cache_size=-{SQLITE_CACHE_KB}; "
                     f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}"

@@ -1,4 +1,4 @@
-"""Gunicorn settings, read from the environment (see README.md) with django-environ, as
+"""Gunicorn settings, read from the environment (see docs/configuration.md) with django-environ, as
 marvelsite/settings.py reads Django's."""
 
 import os

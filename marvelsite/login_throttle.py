@@ -1,7 +1,7 @@
 """Admin login throttling with django-axes: who the client is, and what a locked-out one gets.
 
 The counts live in the database (axes' AccessAttempt), so every worker and pod sees the same
-ones. Settings: AXES_* in marvelsite/settings.py, from MARVELSITE_LOGIN_* (README).
+ones. Settings: AXES_* in marvelsite/settings.py, from MARVELSITE_LOGIN_* (docs/configuration.md).
 """
 
 from axes.helpers import get_cool_off

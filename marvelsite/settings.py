@@ -1,6 +1,6 @@
 """Settings for marvelsite, read from the environment (12-factor).
 
-Every variable is listed in README.md. Nothing secret has a default outside debug mode.
+Every variable is listed in docs/configuration.md. Nothing secret has a default outside debug mode.
 """
 
 import datetime as dt

@@ -34,7 +34,7 @@ class Command(Report, BaseCommand):
     )
 
     def add_arguments(self, parser):
-        # The README's "Loading data" says more about each.
+        # docs/loading-data.md says more about each.
         add = parser.add_argument
         add("--source", choices=["api", "file"], help="Default: api with both keys, else file")
         add("--path", type=Path, help="file: a folder, envelope or array (gzip too); default: ours")
