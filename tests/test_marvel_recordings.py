@@ -96,11 +96,11 @@ def test_missing_and_empty_paths(tmp_path):
         RecordingSource(tmp_path)
 
 
-def test_the_bundled_data_set_holds_all_1050_characters_with_attribution():
+def test_the_bundled_data_set_holds_all_1561_characters_with_attribution():
     body = json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))
     assert body["attributionText"] == "Data provided by Marvel. © 2022 MARVEL"
     results = body["data"]["results"]
-    assert len(results) == len({r["id"] for r in results}) == 1050
+    assert len(results) == len({r["id"] for r in results}) == 1561
     # Only the fields the models use.
     assert set(results[0]) == {
         "id",
@@ -115,9 +115,9 @@ def test_the_bundled_data_set_holds_all_1050_characters_with_attribution():
     assert set(results[0]["comics"]) == {"available", "items"}
     source = RecordingSource(BUNDLED_DATASET)
     pages = list(source)
-    assert sum(len(p.records) for p in pages) == 1050
+    assert sum(len(p.records) for p in pages) == 1561
     assert not any(p.skipped for p in pages)
-    assert BUNDLED_DATASET.stat().st_size < 300_000
+    assert BUNDLED_DATASET.stat().st_size < 400_000
 
 
 def test_the_bundled_data_set_matches_the_recordings():
