@@ -116,6 +116,14 @@ def parse_comic_title(title: str) -> ComicTitle:
     return ComicTitle(match["series"].strip(), year, match["issue"] or "")
 
 
+def series_key(title: ComicTitle) -> str | None:
+    """What issues of one series share: the folded series title and its year (None for a
+    title that names no year or issue: a collection, a one-shot)."""
+    if title.year is None or not title.issue:
+        return None
+    return f"{sort_key(title.series)[:190]} {title.year}"
+
+
 def issue_sort_number(issue: str) -> float | None:
     """An issue number as a number for ordering ("1.5" -> 1.5), None when it is not one."""
     try:

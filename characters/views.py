@@ -95,11 +95,11 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
         return self.filters.query_string()
 
     def get_queryset(self):
-        return self.filters.characters()
+        count = lambda rows: kept_count(rows, self.catalogue_version)  # noqa: E731
+        return self.filters.characters().counted_with(count)
 
     def paginate_queryset(self, queryset, page_size):
-        count = kept_count(queryset, self.catalogue_version)
-        paginator = self.get_paginator(queryset, page_size, count=count)
+        paginator = self.get_paginator(queryset, page_size, count=queryset.count())
         page = paginator.get_page(self.filters.page_number)
         page.object_list = cards(page.object_list)
         return paginator, page, page.object_list, page.has_other_pages()

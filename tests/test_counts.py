@@ -58,8 +58,9 @@ def test_a_filter_is_counted_once_per_version(client, django_assert_num_queries)
     for url in ["/characters/?page=2", "/characters/?sort=-comics", "/characters/"]:
         with django_assert_num_queries(4):  # version + page + links + comic titles
             assert listed(client, url) == 30, url
-    # Another filter has a count of its own.
-    with django_assert_num_queries(5):
+    # Another filter has a count of its own; a search one per rank (exact name, name prefix,
+    # word prefixes), its page read from the ranks it reaches.
+    with django_assert_num_queries(7):
         assert listed(client, "/characters/?q=hero 00") == 9
     with django_assert_num_queries(5):
         assert listed(client, "/characters/?image=1") == 15

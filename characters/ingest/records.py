@@ -24,6 +24,8 @@ NAME_MAX = 200
 TITLE_MAX = 500
 URL_MAX = 300
 EXTENSION_MAX = 10
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_WALL_CLOCK = datetime(1970, 1, 1)
 
 
 class InvalidRecord(ValueError):
@@ -165,11 +167,17 @@ def _text(raw: Mapping, key: str, max_len: int | None) -> str:
     return value
 
 
+def is_unknown_date(parsed: datetime) -> bool:
+    """Marvel's "unknown": the epoch, as an instant (1969-12-31T19:00:00-0500) or as a
+    wall-clock time in any offset (1970-01-01T00:00:00+0100)."""
+    return parsed.astimezone(UTC) == EPOCH or parsed.replace(tzinfo=None) == EPOCH_WALL_CLOCK
+
+
 def parse_modified(value: object) -> datetime | None:
     """Marvel's ``modified`` ("2014-04-29T14:18:17-0400") as an aware UTC datetime.
 
-    Marvel uses "-0001-11-30T00:00:00-0500" for "unknown": that, and anything else
-    unparseable, gives None (the model allows it).
+    Marvel's "unknown" ("-0001-11-30T00:00:00-0500", the epoch: is_unknown_date), and
+    anything unparseable, gives None (the model allows it).
     """
     if not isinstance(value, str) or not value or value.startswith("-"):
         return None
@@ -182,6 +190,8 @@ def parse_modified(value: object) -> datetime | None:
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    if is_unknown_date(parsed):
+        return None
     # MongoDB stores milliseconds: keep what both backends can round-trip.
     parsed = parsed.astimezone(UTC)
     return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
