@@ -1,0 +1,85 @@
+"""A search on MongoDB reads the name tokens' multikey index with point bounds, never a whole
+collection, and once its counts are kept a page reads about its own rows whatever the size."""
+
+import pytest
+from django.db import connection
+
+from characters.models import CatalogueVersion, Character
+from characters.search_index import MONGO_TOKEN_INDEX
+from tests.support.query_plans import RECORDER, explain
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans"),
+]
+
+SEARCHES = ["spiderman", "spider man", "Spider-Man", "hero 0", "x men", "h"]
+
+
+def make(size: int) -> None:
+    names = [f"Hero {n:04d}" for n in range(size)] + ["Spider-Man", "X-Men", "Young X-Men"]
+    Character.objects.bulk_create([Character(id=n + 1, name=name) for n, name in enumerate(names)])
+
+
+def recorded(action) -> list[tuple[str, dict]]:
+    RECORDER.recording = []
+    try:
+        action()
+        return RECORDER.recording
+    finally:
+        RECORDER.recording = None
+
+
+def index_scans(node, found=None) -> list[dict]:
+    found = [] if found is None else found
+    if isinstance(node, dict):
+        if node.get("stage") in {"IXSCAN", "COUNT_SCAN"}:
+            found.append(node)
+        for key, value in node.items():
+            if key != "rejectedPlans":
+                index_scans(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            index_scans(value, found)
+    return found
+
+
+def test_a_search_is_point_bounds_of_the_token_index(client):
+    make(300)
+    client_ = connection.connection
+    for q in SEARCHES:
+        commands = recorded(lambda q=q: client.get("/characters/", {"q": q}))
+        ours = [(db, c) for db, c in commands if next(iter(c.values())) == "characters_character"]
+        assert ours, q
+        for database, command in ours:
+            assert not explain(client_, database, command).scans, (q, command)
+            result = client_[database].command(
+                "explain", {**command, "cursor": {}}, verbosity="queryPlanner"
+            )
+            scans = index_scans(result)
+            assert scans, (q, command)
+            for scan in scans:
+                assert scan["indexName"] == MONGO_TOKEN_INDEX, (q, scan)
+                if scan["stage"] == "IXSCAN":
+                    bounds = scan["indexBounds"]["name_tokens"]
+                    assert len(bounds) == 1, (q, bounds)
+                    low, high = bounds[0].strip("[]").split(", ")
+                    assert low == high, (q, bounds)  # one token: a point
+                else:  # a count from the keys alone
+                    start, end = scan["indexBounds"]["startKey"], scan["indexBounds"]["endKey"]
+                    assert start["name_tokens"] == end["name_tokens"], (q, scan["indexBounds"])
+
+
+def test_with_kept_counts_a_search_page_reads_its_own_rows(client, settings):
+    settings.COUNT_CACHE_SECONDS = 60
+    examined = {}
+    for size in (150, 1500):
+        Character.objects.all().delete()
+        make(size)
+        CatalogueVersion.bump()
+        url = "/characters/?q=hero 0&page=2"
+        client.get(url)  # counts kept for this version
+        commands = recorded(lambda url=url: client.get(url))
+        plans = [explain(connection.connection, db, command) for db, command in commands]
+        examined[size] = sum(plan.docs_examined for plan in plans)
+    assert examined[1500] <= examined[150] + 50, examined
