@@ -108,14 +108,29 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
         query = self.filters.query_string(page)
         return f"{reverse('characters:list')}?{query}" if query else reverse("characters:list")
 
+    def page_links(self, page) -> list[dict]:
+        """Numbered links around the page and at both ends, gaps elided ("1 … 4 5 6 7 8 … 65")."""
+        numbers = page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
+        return [
+            {"number": n, "url": self.list_url(n), "current": n == page.number}
+            if isinstance(n, int)
+            else {"gap": n}
+            for n in numbers
+        ]
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(filters=self.filters, **kwargs)
         page = context["page_obj"]
+        last = page.paginator.num_pages
         return {
             **context,
             "canonical_url": self.list_url(page.number),
             "prev_url": self.list_url(page.previous_page_number()) if page.has_previous() else None,
             "next_url": self.list_url(page.next_page_number()) if page.has_next() else None,
+            "first_url": self.list_url(1) if page.number > 1 else None,
+            "last_url": self.list_url(last) if page.number < last else None,
+            "page_links": self.page_links(page),
+            "listed_rows": last * page.paginator.per_page,
         }
 
 
