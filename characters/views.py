@@ -14,7 +14,7 @@ from django.views.generic import DetailView, ListView, TemplateView
 
 from characters.cards import cards
 from characters.forms import FEATURED_COUNT, SORT_LABELS, CharacterFilterForm, FeaturedForm
-from characters.models import Character, Comic, IndexedPaginator
+from characters.models import SERIES_ISSUES_SHOWN, Character, Comic, IndexedPaginator
 from characters.page_cache import CachedPageMixin, kept_count
 
 DETAIL_IMAGE = "portrait_uncanny"  # 300x450
@@ -160,4 +160,10 @@ class ComicDetailView(CachedPageMixin, CardsMixin, DetailView):
     model = Comic
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(cards=cards(self.object.cast()), **kwargs)
+        issues = self.object.same_series(SERIES_ISSUES_SHOWN + 1)  # one more: "and more"
+        return super().get_context_data(
+            cards=cards(self.object.cast()),
+            series_issues=issues[:SERIES_ISSUES_SHOWN],
+            more_issues=len(issues) > SERIES_ISSUES_SHOWN,
+            **kwargs,
+        )

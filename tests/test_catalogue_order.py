@@ -8,7 +8,7 @@ import pytest
 
 from characters.ingest.importer import Importer
 from characters.ingest.records import ParsedPage, parse_modified, parse_results
-from characters.models import Character
+from characters.models import SERIES_ISSUES_SHOWN, Character, Comic
 from tests.support.page_data import make_character
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +129,31 @@ def test_a_renamed_character_gets_a_new_sort_key_and_tokens(client):
     Character.objects.filter(id=1).update(name="Mole Man")
     assert card_names(client.get("/characters/", {"q": "mole"})) == ["Mole Man"]
     assert card_names(client.get("/characters/", {"q": "zzax"})) == []
+
+
+def test_a_comic_page_says_its_series_and_links_the_other_issues(client):
+    make_character(
+        1,
+        "Thor",
+        comics=[(10, "Avengers (1963) #1"), (11, "Avengers (1963) #2"), (12, "Avengers (1998) #1")],
+    )
+    Comic.objects.bulk_create(
+        [Comic(id=100 + n, title=f"Avengers (1963) #{n}") for n in range(3, 40)]
+        + [Comic(id=99, title="Avengers (1963) #1.5"), Comic(id=98, title="Avengers Assemble TPB")]
+    )
+    html = client.get("/comics/10/").content.decode()
+    assert "<dt>Series</dt><dd>Avengers</dd>" in html
+    assert "<dt>Started</dt><dd>1963</dd>" in html
+    assert "<dt>Issue</dt><dd>#1</dd>" in html
+    series = re.search(
+        r'<section class="comics" aria-labelledby="series-title">.*?</section>', html, re.S
+    )
+    titles = re.findall(r'<a href="/comics/\d+/">([^<]+)</a>', series.group(0))
+    # By issue number, this one left out, another volume and a collection not in it; bounded.
+    assert titles[:3] == ["Avengers (1963) #1.5", "Avengers (1963) #2", "Avengers (1963) #3"]
+    assert len(titles) == SERIES_ISSUES_SHOWN
+    assert "the catalogue holds more" in series.group(0)
+    assert "Avengers (1998)" not in series.group(0)
+    lonely = client.get("/comics/98/").content.decode()
+    assert "series-title" not in lonely
+    assert "<dt>Series</dt>" not in lonely

@@ -4,7 +4,7 @@ collection, and once its counts are kept a page reads about its own rows whateve
 import pytest
 from django.db import connection
 
-from characters.models import CatalogueVersion, Character
+from characters.models import SERIES_ISSUES_SHOWN, CatalogueVersion, Character, Comic
 from characters.search_index import MONGO_TOKEN_INDEX
 from tests.support.query_plans import RECORDER, explain
 
@@ -83,3 +83,20 @@ def test_with_kept_counts_a_search_page_reads_its_own_rows(client, settings):
         plans = [explain(connection.connection, db, command) for db, command in commands]
         examined[size] = sum(plan.docs_examined for plan in plans)
     assert examined[1500] <= examined[150] + 50, examined
+
+
+def test_a_comic_page_reads_a_bounded_range_of_its_series(client):
+    examined = {}
+    for size in (100, 1000):
+        Comic.objects.all().delete()
+        Comic.objects.bulk_create(
+            [Comic(id=n + 1, title=f"Avengers (1963) #{n + 1}") for n in range(size)]
+        )
+        commands = recorded(lambda: client.get("/comics/50/"))
+        series = [(db, c) for db, c in commands if c.get("aggregate") == "characters_comic"]
+        plans = [explain(connection.connection, db, command) for db, command in series]
+        assert plans
+        assert not any(plan.scans for plan in plans), [plan.command for plan in plans]
+        examined[size] = sum(plan.docs_examined for plan in plans)
+    # This comic by id, and one more than the issues shown: whatever the series' length.
+    assert examined[1000] == examined[100] <= SERIES_ISSUES_SHOWN + 2, examined
