@@ -169,8 +169,10 @@ def _rows(page_size: int) -> tuple[list, list, list]:
     for page in RecordingSource(BUNDLED_DATASET, page_size=page_size):
         for record in page.records:
             characters.append(character_row(record, now))
+            characters[-1].derive()  # the sort key and search tokens, as the ORM stores them
             for comic in record.comics:
                 comics[comic.id] = comic_row(comic, now)
+                comics[comic.id].derive()
                 links.append(Link(character_id=record.id, comic_id=comic.id))
     return list(comics.values()), characters, links
 
