@@ -87,6 +87,9 @@ def ensure_token_index(connection) -> None:
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
+        columns = connection.introspection.get_table_description(cursor, CHARACTER_TABLE)
+        if "name_tokens" not in {column.name for column in columns}:
+            return  # migrated back before the tokens: drop_token_index() dropped them
         cursor.execute(
             "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s",
             [CHARACTER_TABLE],
@@ -115,6 +118,17 @@ def ensure_token_index(connection) -> None:
             f"SELECT tokens.value, c.id FROM {CHARACTER_TABLE} c, json_each(c.name_tokens) tokens "
             "WHERE c.name_tokens IS NOT NULL"
         )
+
+
+def drop_token_index(connection) -> None:
+    """What ensure_token_index() made on SQLite, dropped (migrating back before the tokens:
+    SQLite refuses to drop a column a trigger names)."""
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        for name in SQLITE_TRIGGERS:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+        cursor.execute(f"DROP TABLE IF EXISTS {SQLITE_TOKEN_TABLE}")
 
 
 def ensure_after_migrate(using, **kwargs) -> None:

@@ -5,6 +5,8 @@ Query budget (asserted in tests/test_views_queries.py): every page runs a fixed 
 queries, whatever the page size and however many comics a character has.
 """
 
+from functools import partial
+
 from django.http import Http404, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import reverse
@@ -95,8 +97,9 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
         return self.filters.query_string()
 
     def get_queryset(self):
-        count = lambda rows: kept_count(rows, self.catalogue_version)  # noqa: E731
-        return self.filters.characters().counted_with(count)
+        return self.filters.characters().counted_with(
+            partial(kept_count, version=self.catalogue_version)
+        )
 
     def paginate_queryset(self, queryset, page_size):
         paginator = self.get_paginator(queryset, page_size, count=queryset.count())
