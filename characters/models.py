@@ -162,12 +162,12 @@ class DerivedFieldsQuerySet(models.QuerySet):
     made from it by Model.derive()) in step with their source, as save() does."""
 
     def _derived(self, fields) -> list[str]:
-        sources = getattr(self.model, "DERIVED", {})
-        return [name for source in sources if source in fields for name in sources[source]]
+        derived_fields = getattr(self.model, "derived_fields", None)
+        return derived_fields(fields) if derived_fields else []
 
     def bulk_create(self, objs, *args, **kwargs):
         objs = list(objs)
-        if getattr(self.model, "DERIVED", None):
+        if hasattr(self.model, "derive"):
             for obj in objs:
                 obj.derive()
         return super().bulk_create(objs, *args, **kwargs)
@@ -183,8 +183,10 @@ class DerivedFieldsQuerySet(models.QuerySet):
 
     def update(self, **kwargs):
         derived = self._derived(kwargs)
-        if derived and all(isinstance(kwargs[f], str) for f in self.model.DERIVED if f in kwargs):
-            row = self.model(**{f: kwargs[f] for f in self.model.DERIVED if f in kwargs})
+        sources = {f: kwargs[f] for f in getattr(self.model, "DERIVED", ()) if f in kwargs}
+        # Plain values only: an expression (F("name")) is worked out by the database.
+        if derived and all(isinstance(value, str) for value in sources.values()):
+            row = self.model(**sources)
             row.derive()
             kwargs.update({name: getattr(row, name) for name in derived})
         return super().update(**kwargs)
