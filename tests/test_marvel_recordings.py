@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from characters.ingest.recordings import BUNDLED_DATASET, RecordingError, RecordingSource
-from tests.support.marvel_data import ROOT, SHARED_CHARACTERS, require_shared
+from tests.support.marvel_data import ROOT, SHARED_CHARACTERS_FULL, require_shared
 
 
 def character(n, **extra):
@@ -123,7 +123,7 @@ def test_the_bundled_data_set_holds_all_1561_characters_with_attribution():
 def test_the_bundled_data_set_matches_the_recordings():
     """The same records as the recordings it is derived from, and rebuilt byte for byte."""
     require_shared()
-    from_recordings = [r for page in RecordingSource(SHARED_CHARACTERS) for r in page.records]
+    from_recordings = [r for page in RecordingSource(SHARED_CHARACTERS_FULL) for r in page.records]
     bundled = [r for page in RecordingSource(BUNDLED_DATASET) for r in page.records]
     assert sorted(bundled, key=lambda r: r.id) == sorted(from_recordings, key=lambda r: r.id)
     check = subprocess.run(
@@ -132,7 +132,7 @@ def test_the_bundled_data_set_matches_the_recordings():
             "scripts/build_marvel_dataset.py",
             "--check",
             "--source",
-            SHARED_CHARACTERS,
+            SHARED_CHARACTERS_FULL,
         ],
         cwd=ROOT,
         capture_output=True,

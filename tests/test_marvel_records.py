@@ -181,6 +181,7 @@ def test_envelopes():
 def test_the_recordings_are_all_there():
     shared = require_shared()
     assert len(list((shared / "characters").glob("*.json"))) == 21
+    assert len(list((shared / "characters-full").glob("*.json"))) == 32  # the bundled set
     assert len(list((shared / "other").glob("*.json"))) == 3
 
 
