@@ -21,7 +21,7 @@ from django_mongodb_backend.query import wrap_database_errors
 from django_mongodb_backend.queryset import RawQuerySet
 
 from characters import search
-from characters.search_index import SearchTokensField
+from characters.search_index import SearchTokensField, TokenOrdered
 
 # Ids from here up are made by this site (the admin); Marvel's ids are far below.
 LOCAL_ID_START = 1_000_000_000
@@ -482,14 +482,16 @@ class CharacterQuerySet(IndexedQuerySet):
         exact = Q(name_tokens__has_token=query.exact)
         prefix = self._name_prefix(query)
         exact_rows, prefix_rows = self.filter(exact), self.filter(prefix)
+        words = self.filter(self._word_prefixes(query)).exclude(prefix).ordered("name")
+        longest = max(query.terms, key=len)  # the fewest names, likely: the rows read first
         return Tiers(
             [
-                exact_rows.ordered("name"),
+                TokenOrdered(exact_rows.ordered("name"), query.exact),
                 (
-                    prefix_rows.exclude(exact).ordered("name"),
+                    TokenOrdered(prefix_rows.exclude(exact).ordered("name"), query.name_prefix),
                     lambda count: count(prefix_rows) - count(exact_rows),
                 ),
-                self.filter(self._word_prefixes(query)).exclude(prefix).ordered("name"),
+                TokenOrdered(words, longest),
             ]
         )
 

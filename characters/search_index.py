@@ -15,12 +15,14 @@ Atlas Search (django-mongodb-backend's SearchIndex / SearchAutocomplete) needs `
 
 # ruff: noqa: S105, S608 (SQL made of the constant table names below, never of input)
 
-from django.db import models
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, models
 from django.db.models import Lookup
 
 MONGO_TOKEN_INDEX = "character_name_tokens"
 SQLITE_TOKEN_TABLE = "characters_character_token"
 CHARACTER_TABLE = "characters_character"
+SQLITE_TOKEN_COLUMNS = {"token", "sort_name", "character_id"}
 
 
 class SearchTokensField(models.JSONField):
@@ -54,14 +56,14 @@ class HasToken(Lookup):
 SQLITE_TRIGGERS = {
     f"{SQLITE_TOKEN_TABLE}_insert": f"""
         AFTER INSERT ON {CHARACTER_TABLE} WHEN NEW.name_tokens IS NOT NULL BEGIN
-            INSERT INTO {SQLITE_TOKEN_TABLE} (token, character_id)
-            SELECT value, NEW.id FROM json_each(NEW.name_tokens);
+            INSERT INTO {SQLITE_TOKEN_TABLE} (token, sort_name, character_id)
+            SELECT value, NEW.sort_name, NEW.id FROM json_each(NEW.name_tokens);
         END""",
     f"{SQLITE_TOKEN_TABLE}_update": f"""
-        AFTER UPDATE OF name_tokens, id ON {CHARACTER_TABLE} BEGIN
+        AFTER UPDATE OF name_tokens, sort_name, id ON {CHARACTER_TABLE} BEGIN
             DELETE FROM {SQLITE_TOKEN_TABLE} WHERE character_id = OLD.id;
-            INSERT INTO {SQLITE_TOKEN_TABLE} (token, character_id)
-            SELECT value, NEW.id FROM json_each(coalesce(NEW.name_tokens, '[]'));
+            INSERT INTO {SQLITE_TOKEN_TABLE} (token, sort_name, character_id)
+            SELECT value, NEW.sort_name, NEW.id FROM json_each(coalesce(NEW.name_tokens, '[]'));
         END""",
     f"{SQLITE_TOKEN_TABLE}_delete": f"""
         AFTER DELETE ON {CHARACTER_TABLE} BEGIN
@@ -95,29 +97,73 @@ def ensure_token_index(connection) -> None:
             [CHARACTER_TABLE],
         )
         have = {row[0] for row in cursor.fetchall()}
-        if have.issuperset(SQLITE_TRIGGERS) and SQLITE_TOKEN_TABLE in tables:
+        token_columns = set()
+        if SQLITE_TOKEN_TABLE in tables:
+            description = connection.introspection.get_table_description(cursor, SQLITE_TOKEN_TABLE)
+            token_columns = {column.name for column in description}
+        if have.issuperset(SQLITE_TRIGGERS) and token_columns == SQLITE_TOKEN_COLUMNS:
             return
+        for name in SQLITE_TRIGGERS:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+        cursor.execute(f"DROP TABLE IF EXISTS {SQLITE_TOKEN_TABLE}")
         cursor.execute(
-            f"CREATE TABLE IF NOT EXISTS {SQLITE_TOKEN_TABLE} "
-            "(token TEXT NOT NULL, character_id INTEGER NOT NULL)"
+            f"CREATE TABLE {SQLITE_TOKEN_TABLE} "
+            "(token TEXT NOT NULL, sort_name TEXT, character_id INTEGER NOT NULL)"
+        )
+        # A token's names in name order: a search page reads its rows from here.
+        cursor.execute(
+            f"CREATE INDEX {SQLITE_TOKEN_TABLE}_token "
+            f"ON {SQLITE_TOKEN_TABLE} (token, sort_name, character_id)"
         )
         cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {SQLITE_TOKEN_TABLE}_token "
-            f"ON {SQLITE_TOKEN_TABLE} (token, character_id)"
-        )
-        cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {SQLITE_TOKEN_TABLE}_character "
-            f"ON {SQLITE_TOKEN_TABLE} (character_id)"
+            f"CREATE INDEX {SQLITE_TOKEN_TABLE}_character ON {SQLITE_TOKEN_TABLE} (character_id)"
         )
         for name, body in SQLITE_TRIGGERS.items():
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
             cursor.execute(f"CREATE TRIGGER {name} {body}")
-        cursor.execute(f"DELETE FROM {SQLITE_TOKEN_TABLE}")
         cursor.execute(
-            f"INSERT INTO {SQLITE_TOKEN_TABLE} (token, character_id) "
-            f"SELECT tokens.value, c.id FROM {CHARACTER_TABLE} c, json_each(c.name_tokens) tokens "
+            f"INSERT INTO {SQLITE_TOKEN_TABLE} (token, sort_name, character_id) "
+            f"SELECT tokens.value, c.sort_name, c.id "
+            f"FROM {CHARACTER_TABLE} c, json_each(c.name_tokens) tokens "
             "WHERE c.name_tokens IS NOT NULL"
         )
+
+
+def token_window(rows, token: str, start: int, stop: int) -> list:
+    """`rows.window(start, stop)` for rows that all have `token`, ordered by name.
+
+    On SQLite, read from the token table's (token, sort key) index, the rest of the filter
+    applied to each row: the page stops after its rows, where filtering on the token's ids
+    first fetched and sorted every match. MongoDB's multikey index already reads them so.
+    """
+    connection = connections[rows.db]
+    if connection.vendor != "sqlite" or stop <= start:
+        return rows.window(start, stop)
+    query = rows.query
+    try:
+        where, params = query.get_compiler(using=rows.db).compile(query.where)
+    except EmptyResultSet:
+        return []
+    table = rows.model._meta.db_table
+    sql = (
+        f'SELECT "{table}".* FROM {SQLITE_TOKEN_TABLE} t JOIN "{table}" '
+        f'ON "{table}"."id" = t.character_id WHERE t.token = %s AND ({where}) '
+        "ORDER BY t.sort_name, t.character_id LIMIT %s OFFSET %s"
+    )
+    manager = rows.model._default_manager.db_manager(rows.db)
+    return list(manager.raw(sql, [token, *params, stop - start, start]))
+
+
+class TokenOrdered:
+    """A queryset whose rows all have `token`, ordered by name: read with token_window()."""
+
+    def __init__(self, rows, token: str):
+        self.rows, self.token = rows, token
+
+    def __getattr__(self, name):
+        return getattr(self.rows, name)
+
+    def window(self, start: int, stop: int) -> list:
+        return token_window(self.rows, self.token, start, stop)
 
 
 def drop_token_index(connection) -> None:

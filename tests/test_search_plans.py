@@ -1,17 +1,17 @@
 """A search on MongoDB reads the name tokens' multikey index with point bounds, never a whole
-collection, and once its counts are kept a page reads about its own rows whatever the size."""
+collection, and once its counts are kept a page reads about its own rows whatever the size; on
+SQLite a search page reads the token table's index in name order, sorting nothing."""
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from characters.models import SERIES_ISSUES_SHOWN, CatalogueVersion, Character, Comic
 from characters.search_index import MONGO_TOKEN_INDEX
 from tests.support.query_plans import RECORDER, explain
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans"),
-]
+pytestmark = pytest.mark.django_db
+on_mongodb_only = pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans")
 
 SEARCHES = ["spiderman", "spider man", "Spider-Man", "hero 0", "x men", "h"]
 
@@ -44,6 +44,7 @@ def index_scans(node, found=None) -> list[dict]:
     return found
 
 
+@on_mongodb_only
 def test_a_search_is_point_bounds_of_the_token_index(client):
     make(300)
     client_ = connection.connection
@@ -70,6 +71,7 @@ def test_a_search_is_point_bounds_of_the_token_index(client):
                     assert start["name_tokens"] == end["name_tokens"], (q, scan["indexBounds"])
 
 
+@on_mongodb_only
 def test_with_kept_counts_a_search_page_reads_its_own_rows(client, settings):
     settings.COUNT_CACHE_SECONDS = 60
     examined = {}
@@ -85,6 +87,7 @@ def test_with_kept_counts_a_search_page_reads_its_own_rows(client, settings):
     assert examined[1500] <= examined[150] + 50, examined
 
 
+@on_mongodb_only
 def test_a_comic_page_reads_a_bounded_range_of_its_series(client):
     examined = {}
     for size in (100, 1000):
@@ -100,3 +103,24 @@ def test_a_comic_page_reads_a_bounded_range_of_its_series(client):
         examined[size] = sum(plan.docs_examined for plan in plans)
     # This comic by id, and one more than the issues shown: whatever the series' length.
     assert examined[1000] == examined[100] <= SERIES_ISSUES_SHOWN + 2, examined
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite query plans")
+@pytest.mark.parametrize("q", ["man", "spider man", "x men"])
+def test_on_sqlite_a_search_page_reads_the_token_index_in_name_order(client, q):
+    Character.objects.bulk_create(
+        [Character(id=n + 1, name=f"Hero {n:04d} Man") for n in range(300)]
+        + [Character(id=1000, name="Spider-Man"), Character(id=1001, name="X-Men")]
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/characters/", {"q": q}).status_code == 200
+    pages = [
+        query["sql"] for query in queries if "characters_character_token t JOIN" in query["sql"]
+    ]
+    assert pages, q
+    with connection.cursor() as cursor:
+        for sql in pages:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            plan = " | ".join(row[-1] for row in cursor.fetchall())
+            assert "TEMP B-TREE" not in plan, plan  # no sort of every match
+            assert "characters_character_token_token" in plan, plan
