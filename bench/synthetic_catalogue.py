@@ -11,18 +11,18 @@ Each record is written as soon as it is made: the catalogue is never held whole 
 Every distribution comes from the bundled set (characters/data/characters.json.gz), by
 copying it N times and re-wiring the links at random:
 
-- character i copies template character i mod 1050 (block b = i // 1050): its number of
+- character i copies template character i mod 1561 (block b = i // 1561): its number of
   listed comics (0-20; the API lists at most 20), ``comics.available`` (up to 2,606), its
   description (most are empty), its image (a third are "image_not_available"), ``modified``,
   ``urls``; its name is the template's, with "Earth-b " before it for b >= 1, so a search
   finds the same share of names at every scale, and the first page by name (3-D Man, A-Bomb,
   ...) shows the same characters, with as many comics, as at 1x;
-- comic j copies template comic j mod 6732: its title ("Earth-b " likewise) and its cast
+- comic j copies template comic j mod 8723: its title ("Earth-b " likewise) and its cast
   size (characters listing it: 1 for two thirds, up to 22 for the few crowded ones);
 - the links are a random matching of those two degree sequences over the whole catalogue
   (any character may list any comic), with no comic listed twice by one character.
 
-So N times the bundled set: 1,050 N characters, 6,732 N comics, 11,383 N links, with the same
+So N times the bundled set: 1,561 N characters, 8,723 N comics, 17,023 N links, with the same
 histograms; the same scale and seed give the same bytes.
 """
 
@@ -111,7 +111,7 @@ class Catalogue:
         self.characters = len(t.characters) * scale
         self.comics = len(t.comic_titles) * scale
         self.links = sum(t.listed) * scale
-        # Slot p of character i is at starts[i % 1050] + (i // 1050) * links-per-block.
+        # Slot p of character i is at starts[i % 1561] + (i // 1561) * links-per-block.
         self._starts = [0]
         for count in t.listed:
             self._starts.append(self._starts[-1] + count)

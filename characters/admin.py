@@ -103,7 +103,13 @@ class CharacterChangeList(IndexedChangeList):
 
     Not an annotated Count("comics") on the queryset: that joins every character to its links
     before paginating, which MongoDB can only do by scanning both collections.
+    The name column sorts by the stored sort key (reading order, index-served).
     """
+
+    def get_ordering_field(self, field_name):
+        if field_name == "name":
+            return "sort_name"
+        return super().get_ordering_field(field_name)
 
     def get_results(self, request):
         super().get_results(request)
@@ -395,7 +401,7 @@ class KeptCountMixin:
 
 
 @admin.register(Character)
-class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
+class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
     list_display = (
         "thumbnail",
         "name",
@@ -408,9 +414,8 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.M
     list_display_links = ("thumbnail", "name")
     list_filter = (HasImageFilter, "modified")
     search_fields = ("name",)
-    search_text_field = "name"
-    search_help_text = "Search by name or Marvel id."
-    ordering = ("name", "id")
+    search_help_text = "Search by name (as the public list does) or Marvel id."
+    ordering = ("sort_name", "id")
     autocomplete_fields = ("comics",)
     list_per_page = 50
     formfield_overrides = URL_FIELDS
@@ -427,6 +432,16 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.M
 
     def get_changelist(self, request, **kwargs):
         return CharacterChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        # The public search's tokens (characters/search_index.py), not a substring scan.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        names = Character.objects.name_matches(term)
+        if term.isascii() and term.isdigit() and len(term) <= 18:
+            names |= Q(pk=int(term))
+        return queryset.filter(names), False
 
     @admin.display(description="")
     def thumbnail(self, obj):

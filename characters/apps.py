@@ -9,8 +9,11 @@ class CharactersConfig(AppConfig):
     verbose_name = "Marvel characters"
 
     def ready(self):
-        from characters import page_cache
+        from django.db.models.signals import post_migrate
+
+        from characters import page_cache, search_index
         from marvelsite.db_config import sqlite_folder_exists
 
         page_cache.connect_signals()
+        post_migrate.connect(search_index.ensure_after_migrate, sender=self)
         checks.register(sqlite_folder_exists)

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from django import forms
 
-from characters.models import CHARACTER_ORDERINGS, Character
+from characters.models import CHARACTER_ORDERINGS, Character, Tiers
 
 DEFAULT_SORT = "name"
 SORT_LABELS = {
@@ -99,13 +99,18 @@ class CharacterFilterForm(forms.Form):
         self.with_image = data.get("image", False)
         self.page_number = data.get("page") or 1
 
-    def characters(self):
+    def characters(self) -> Tiers:
+        """The characters asked for, as querysets read one after another: a search by name
+        in its ranks (exact name, name prefix, word prefixes), the oldest first with the
+        unknown dates last."""
         if self.search_too_long:  # no name is that long: nothing can match
-            return Character.objects.none()
-        characters = Character.objects.search(self.search)
+            return Tiers([Character.objects.none()])
+        characters = Character.objects.all()
         if self.with_image:
             characters = characters.with_image()
-        return characters.ordered(self.sort_key)
+        if self.search and self.sort_key == DEFAULT_SORT:
+            return characters.ranked_search(self.search)
+        return characters.search(self.search).tiers(self.sort_key)
 
     def query_string(self, page: int | None = None) -> str:
         """The canonical query string: fixed order, defaults and unknown parameters left out."""

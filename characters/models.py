@@ -10,6 +10,7 @@ import re
 import threading
 import uuid
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.core.exceptions import EmptyResultSet
@@ -23,6 +24,8 @@ from django.utils.text import slugify
 from django_mongodb_backend.query import wrap_database_errors
 from django_mongodb_backend.queryset import RawQuerySet
 
+from characters import search
+from characters.search_index import SearchTokensField, TokenOrdered
 from marvelsite.hygiene import is_web_url
 from marvelsite.transactions import in_mongodb_transaction
 
@@ -36,13 +39,18 @@ SAMPLE_WINDOW_FACTOR = 4
 # Pages a list serves (IndexedPaginator): 2,400 characters at 24 a page, 5,000 in the admin.
 MAX_PAGES = 100
 CHARACTER_ORDERINGS = {
-    "name": ("name", "id"),
-    "-name": ("-name", "-id"),
-    "modified": ("modified", "id"),
-    "-modified": ("-modified", "-id"),
-    "comics": ("comics_available", "name", "id"),
-    "-comics": ("-comics_available", "name", "id"),
+    "name": ("sort_name", "id"),
+    "-name": ("-sort_name", "-id"),
+    "modified": ("modified", "id"),  # the unknown ones last: CharacterQuerySet.ordered()
+    "-modified": ("-modified", "-id"),  # null is the lowest value on both backends: last
+    "comics": ("comics_available", "sort_name", "id"),
+    "-comics": ("-comics_available", "sort_name", "id"),
 }
+# Every real date is in this range: "known" is a range of the modified index, which counts
+# from its keys (closed at both ends: explain's bounds then decode as Python datetimes).
+KNOWN_DATES = (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
+# Other issues of a comic's series shown on its page.
+SERIES_ISSUES_SHOWN = 24
 
 
 def new_random_key() -> float:
@@ -184,7 +192,67 @@ def pairs_in(model, using: str, field: str, values, key: str, value: str) -> lis
     return [(row.get(key), row.get(value)) for row in mongo_rows(connection, model, pipeline)]
 
 
-class IndexedQuerySet(models.QuerySet):
+class DerivedFieldsQuerySet(models.QuerySet):
+    """Bulk writes that keep a model's derived fields (Model.DERIVED: source field -> fields
+    made from it by Model.derive()) in step with their source, as save() does."""
+
+    def _derived(self, fields) -> list[str]:
+        derived_fields = getattr(self.model, "derived_fields", None)
+        return derived_fields(fields) if derived_fields else []
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        if hasattr(self.model, "derive"):
+            for obj in objs:
+                obj.derive()
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs, fields = list(objs), list(fields)
+        derived = self._derived(fields)
+        if derived:
+            for obj in objs:
+                obj.derive()
+            fields += derived
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+    def update(self, **kwargs):
+        derived = self._derived(kwargs)
+        sources = {f: kwargs[f] for f in getattr(self.model, "DERIVED", ()) if f in kwargs}
+        # Plain values only: an expression (F("name")) is worked out by the database.
+        if derived and all(isinstance(value, str) for value in sources.values()):
+            row = self.model(**sources)
+            row.derive()
+            kwargs.update({name: getattr(row, name) for name in derived})
+        return super().update(**kwargs)
+
+
+class DerivedFieldsModel(models.Model):
+    """A model with fields made from others (a sort key from a name, ...): see
+    DerivedFieldsQuerySet."""
+
+    DERIVED: dict[str, tuple[str, ...]] = {}
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        self.derive()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            update_fields = list(update_fields)
+            kwargs["update_fields"] = update_fields + self.derived_fields(update_fields)
+        return super().save(*args, **kwargs)
+
+    def derive(self) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def derived_fields(cls, fields) -> list[str]:
+        return [name for source in cls.DERIVED if source in fields for name in cls.DERIVED[source]]
+
+
+class IndexedQuerySet(DerivedFieldsQuerySet):
     """Counts and ordered windows that MongoDB serves from an index, not a collection scan.
 
     django-mongodb-backend 5.2.4 puts a $project/$addFields stage before $sort, so the server
@@ -230,6 +298,42 @@ class IndexedQuerySet(models.QuerySet):
             pipeline.append({"$skip": start})
         pipeline.append({"$limit": stop - start})
         return list(RawQuerySet(pipeline, model=self.model, using=self.db))
+
+
+class Tiers:
+    """Rows of several querysets one after another (a search's ranks; known dates before
+    unknown ones), each read in its own index order: what IndexedPaginator pages through.
+
+    `parts`: querysets, or (queryset, counter) where counter(count) works the tier's size out
+    from other counts (a difference of two index counts instead of a count that must fetch
+    every row to test a negation). `count`: how a queryset is counted (a view passes its kept
+    count, page_cache.kept_count).
+    """
+
+    def __init__(self, parts, count=None):
+        self.parts = [part if isinstance(part, tuple) else (part, None) for part in parts]
+        self._count = count or (lambda rows: rows.count())
+
+    def counted_with(self, count) -> "Tiers":
+        return Tiers(self.parts, count)
+
+    @cached_property
+    def counts(self) -> list[int]:
+        return [
+            max(counter(self._count), 0) if counter else self._count(rows)
+            for rows, counter in self.parts
+        ]
+
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def window(self, start: int, stop: int) -> list:
+        found = []
+        for (rows, _), size in zip(self.parts, self.counts, strict=True):
+            if start < size and stop > 0:
+                found += rows.window(max(start, 0), min(stop, size))
+            start, stop = start - size, stop - size
+        return found
 
 
 class IndexedPage(Page):
@@ -315,13 +419,27 @@ class ComicQuerySet(IndexedQuerySet):
         return found
 
 
-class Comic(LocalIdModel):
+class Comic(DerivedFieldsModel, LocalIdModel):
     EDITABLE = {"title": ("title",), "resource URI": ("resource_uri",)}
+    DERIVED = {"title": ("series", "series_year", "issue_number", "series_key", "issue_order")}
 
     title = models.CharField(max_length=500)
     resource_uri = models.URLField("resource URI", max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # What the title holds ("Avengers (1963) #1"), made from it (characters/search.py).
+    # None, not "", when unknown: django-mongodb-backend 5.2.4 adds a field's default with a
+    # pipeline $set, which refuses "".
+    series = models.CharField(max_length=500, null=True, blank=True, editable=False)  # noqa: DJ001
+    series_year = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    issue_number = models.CharField(  # noqa: DJ001
+        max_length=20, null=True, blank=True, editable=False
+    )
+    # The series' folded title and year ("avengers 1963"); None without a year or an issue.
+    series_key = models.CharField(  # noqa: DJ001
+        max_length=200, null=True, blank=True, editable=False
+    )
+    issue_order = models.FloatField(null=True, blank=True, editable=False)
 
     objects = ComicQuerySet.as_manager()
 
@@ -333,6 +451,7 @@ class Comic(LocalIdModel):
             # The comics edited here, which an import reads once (characters/ingest/importer.py):
             # one range of this index, past its null keys (a comic never edited is one of them).
             models.Index(fields=["local_edits"], name="comic_local_edits"),
+            models.Index(fields=["series_key", "issue_order", "id"], name="comic_series"),
         ]
 
     def __str__(self):
@@ -340,6 +459,22 @@ class Comic(LocalIdModel):
 
     def get_absolute_url(self):
         return reverse("characters:comic", args=[self.id])
+
+    def derive(self) -> None:
+        parsed = search.parse_comic_title(self.title or "")
+        self.series, self.series_year = parsed.series[:500], parsed.year
+        self.issue_number = parsed.issue[:20] or None
+        self.series_key = search.series_key(parsed)
+        self.issue_order = search.issue_sort_number(parsed.issue)
+
+    def same_series(self, limit: int = SERIES_ISSUES_SHOWN) -> list["Comic"]:
+        """Other issues of this comic's series in the catalogue, by issue number: one range
+        of the series index, at most `limit`."""
+        if not self.series_key:
+            return []
+        rows = type(self).objects.using(self._state.db or router.db_for_read(Comic))
+        rows = rows.filter(series_key=self.series_key).exclude(id=self.id)
+        return rows.order_by("series_key", "issue_order", "id").window(0, limit)
 
     def cast(self) -> list["Character"]:
         """The characters in this comic, by name, in two indexed queries: their ids from the
@@ -353,14 +488,55 @@ class Comic(LocalIdModel):
             for pair in pairs_in(link, using, "comic_id", [self.pk], "comic_id", "character_id")
         ]
         characters = Character.objects.using(using).filter(id__in=ids) if ids else []
-        return sorted(characters, key=lambda c: (c.name.casefold(), c.id))
+        return sorted(characters, key=lambda c: (c.sort_name or "", c.id))
 
 
 class CharacterQuerySet(IndexedQuerySet):
     def search(self, text: str):
-        """Names containing text, case-insensitively; text is literal (no patterns)."""
-        text = text.strip()
-        return self.filter(name__icontains=text) if text else self
+        """Characters whose name a search finds (characters/search.py): the name starts with
+        it, or each of its words starts a word of the name; case, accents and punctuation
+        ignored. Empty text: all of them; text with no letter or digit: none."""
+        if not text.strip():
+            return self
+        return self.filter(self.name_matches(text))
+
+    def name_matches(self, text: str) -> Q:
+        """The filter of search(text) (nothing matches text with no letter or digit)."""
+        query = search.Query.parse(text)
+        if not query:
+            return Q(pk__in=[])
+        return self._name_prefix(query) | self._word_prefixes(query)
+
+    def ranked_search(self, text: str) -> Tiers:
+        """search(text) in its ranks, each by name: the exact name, names starting with it,
+        then the rest (every word a word prefix). Each rank is one token's index range; an
+        exact name is a name prefix too, so the second rank is counted as a difference."""
+        query = search.Query.parse(text)
+        if not query:
+            return Tiers([self.none()])
+        exact = Q(name_tokens__has_token=query.exact)
+        prefix = self._name_prefix(query)
+        exact_rows, prefix_rows = self.filter(exact), self.filter(prefix)
+        words = self.filter(self._word_prefixes(query)).exclude(prefix).ordered("name")
+        longest = max(query.terms, key=len)  # the fewest names, likely: the rows read first
+        return Tiers(
+            [
+                TokenOrdered(exact_rows.ordered("name"), query.exact),
+                (
+                    TokenOrdered(prefix_rows.exclude(exact).ordered("name"), query.name_prefix),
+                    lambda count: count(prefix_rows) - count(exact_rows),
+                ),
+                TokenOrdered(words, longest),
+            ]
+        )
+
+    @staticmethod
+    def _name_prefix(query) -> Q:
+        return Q(name_tokens__has_token=query.name_prefix)
+
+    @staticmethod
+    def _word_prefixes(query) -> Q:
+        return Q(*(Q(name_tokens__has_token=term) for term in query.terms))
 
     def with_image(self):
         return self.exclude(thumbnail_path="").exclude(thumbnail_path__contains=IMAGE_NOT_AVAILABLE)
@@ -372,6 +548,16 @@ class CharacterQuerySet(IndexedQuerySet):
         if sort not in CHARACTER_ORDERINGS:
             raise ValueError(f"unknown sort {sort!r}; expected one of {list(CHARACTER_ORDERINGS)}")
         return self.order_by(*CHARACTER_ORDERINGS[sort])
+
+    def tiers(self, sort: str) -> Tiers:
+        """self.ordered(sort) as Tiers: for the oldest first, the characters with an unknown
+        date come after the others (null sorts lowest on both backends), both parts read in
+        the same index and counted from its keys (all, minus the known ones)."""
+        if sort != "modified":
+            return Tiers([self.ordered(sort)])
+        known = self.filter(modified__range=KNOWN_DATES)
+        unknown = self.filter(modified__isnull=True).ordered(sort)
+        return Tiers([known.ordered(sort), (unknown, lambda count: count(self) - count(known))])
 
     def sample(self, count: int, exclude_ids=()):
         """`count` random characters (fewer if there are not enough) in one or two queries.
@@ -411,7 +597,8 @@ class CharacterQuerySet(IndexedQuerySet):
         return [c for c in characters if c is not None], drawn
 
 
-class Character(LocalIdModel):
+class Character(DerivedFieldsModel, LocalIdModel):
+    DERIVED = {"name": ("sort_name", "name_tokens")}
     EDITABLE = {
         "name": ("name",),
         "description": ("description",),
@@ -447,19 +634,29 @@ class Character(LocalIdModel):
     marvel_digest = models.CharField(  # noqa: DJ001
         max_length=32, null=True, blank=True, editable=False
     )
+    # Made from the name (characters/search.py): the key names are listed by, and the tokens
+    # a search looks up (their index: characters/search_index.py).
+    sort_name = models.CharField(  # noqa: DJ001
+        "sort key", max_length=200, null=True, blank=True, editable=False
+    )
+    name_tokens = SearchTokensField(null=True, blank=True, editable=False)
 
     objects = CharacterQuerySet.as_manager()
 
     class Meta:
-        ordering = ["name", "id"]
+        ordering = ["sort_name", "id"]
         # One index per CHARACTER_ORDERINGS entry (read backwards for the reversed ones), so a
         # list page reads its rows in index order instead of sorting the whole collection.
         indexes = [
             lookup_index("character"),
-            models.Index(fields=["name", "id"], name="character_name"),
+            models.Index(fields=["sort_name", "id"], name="character_sort_name"),
             models.Index(fields=["modified", "id"], name="character_modified"),
-            models.Index(fields=["comics_available", "name", "id"], name="character_comics"),
-            models.Index(fields=["-comics_available", "name", "id"], name="character_comics_desc"),
+            models.Index(
+                fields=["comics_available", "sort_name", "id"], name="character_comics_sort"
+            ),
+            models.Index(
+                fields=["-comics_available", "sort_name", "id"], name="character_comics_sort_desc"
+            ),
             # The image filter's count reads this index's keys, never the documents.
             models.Index(fields=["thumbnail_path"], name="character_thumbnail"),
         ]
@@ -469,6 +666,10 @@ class Character(LocalIdModel):
 
     def get_absolute_url(self):
         return reverse("characters:detail", args=[self.id, self.slug])
+
+    def derive(self) -> None:
+        self.sort_name = search.sort_key(self.name or "")
+        self.name_tokens = search.name_tokens(self.name or "")
 
     @property
     def slug(self) -> str:

@@ -5,7 +5,7 @@ Query budget (asserted in tests/test_views_queries.py): every page runs a fixed 
 queries, whatever the page size and however many comics a character has.
 """
 
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 
 from django.http import Http404, HttpResponsePermanentRedirect, QueryDict
 from django.templatetags.static import static
@@ -16,7 +16,7 @@ from django.views.generic import DetailView, ListView, TemplateView
 
 from characters.cards import cards
 from characters.forms import FEATURED_COUNT, SORT_LABELS, CharacterFilterForm, FeaturedForm
-from characters.models import Character, Comic, IndexedPaginator
+from characters.models import SERIES_ISSUES_SHOWN, Character, Comic, IndexedPaginator
 from characters.page_cache import CachedPageMixin, count_seconds, kept_count
 
 DETAIL_IMAGE = "portrait_uncanny"  # 300x450
@@ -107,11 +107,12 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
         return canonical_list_query(self.request.META.get("QUERY_STRING", ""))
 
     def get_queryset(self):
-        return self.filters.characters()
+        return self.filters.characters().counted_with(
+            partial(kept_count, version=self.catalogue_version)
+        )
 
     def paginate_queryset(self, queryset, page_size):
-        count = kept_count(queryset, self.catalogue_version)
-        paginator = self.get_paginator(queryset, page_size, count=count)
+        paginator = self.get_paginator(queryset, page_size, count=queryset.count())
         page = paginator.get_page(self.filters.page_number)
         page.object_list = cards(page.object_list)
         return paginator, page, page.object_list, page.has_other_pages()
@@ -120,14 +121,29 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
         query = self.filters.query_string(page)
         return f"{reverse('characters:list')}?{query}" if query else reverse("characters:list")
 
+    def page_links(self, page) -> list[dict]:
+        """Numbered links around the page and at both ends, gaps elided ("1 … 4 5 6 7 8 … 65")."""
+        numbers = page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
+        return [
+            {"number": n, "url": self.list_url(n), "current": n == page.number}
+            if isinstance(n, int)
+            else {"gap": n}
+            for n in numbers
+        ]
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(filters=self.filters, **kwargs)
         page = context["page_obj"]
+        last = page.paginator.num_pages
         return {
             **context,
             "canonical_url": self.list_url(page.number),
             "prev_url": self.list_url(page.previous_page_number()) if page.has_previous() else None,
             "next_url": self.list_url(page.next_page_number()) if page.has_next() else None,
+            "first_url": self.list_url(1) if page.number > 1 else None,
+            "last_url": self.list_url(last) if page.number < last else None,
+            "page_links": self.page_links(page),
+            "listed_rows": last * page.paginator.per_page,
         }
 
 
@@ -157,4 +173,10 @@ class ComicDetailView(CachedPageMixin, CardsMixin, DetailView):
     model = Comic
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(cards=cards(self.object.cast()), **kwargs)
+        issues = self.object.same_series(SERIES_ISSUES_SHOWN + 1)  # one more: "and more"
+        return super().get_context_data(
+            cards=cards(self.object.cast()),
+            series_issues=issues[:SERIES_ISSUES_SHOWN],
+            more_issues=len(issues) > SERIES_ISSUES_SHOWN,
+            **kwargs,
+        )

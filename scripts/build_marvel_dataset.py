@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build characters/data/characters.json.gz from recorded Marvel API responses.
 
-    python scripts/build_marvel_dataset.py [--source ../shared/marvel-api/characters] [--check]
+    python scripts/build_marvel_dataset.py [--source ../shared/marvel-api/characters-full] [--check]
 
 Reads every recorded ``/v1/public/characters`` envelope in the source directory and writes
 one gzipped envelope, in Marvel's own shape (so ``seed_marvel`` parses it like an API page),
@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = ROOT.parent / "shared" / "marvel-api" / "characters"
+DEFAULT_SOURCE = ROOT.parent / "shared" / "marvel-api" / "characters-full"
 DEFAULT_OUTPUT = ROOT / "characters" / "data" / "characters.json.gz"
 SOURCE_NOTE = (
-    "Derived from recorded GET /v1/public/characters responses (offsets 0-1000, 1,050 "
+    "Derived from recorded GET /v1/public/characters responses (offsets 0-1550, 1,561 "
     "characters; the Marvel API was retired in 2025): only id, name, description, modified, "
     "thumbnail, resourceURI, comics (available, items) and urls are kept."
 )

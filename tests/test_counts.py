@@ -66,8 +66,9 @@ def test_a_filter_is_counted_once_per_version(client, django_assert_num_queries,
     for url in ["/characters/?page=2", "/characters/?sort=-comics", "/characters/"]:
         with django_assert_num_queries(3 + again):  # version + page + links + comic titles
             assert listed(client, url) == 30, url
-    # Another filter has a count of its own.
-    with django_assert_num_queries(4 + again):
+    # Another filter has a count of its own; a search one per rank (exact name, name prefix,
+    # word prefixes), its page read from the ranks it reaches.
+    with django_assert_num_queries(6 + again):
         assert listed(client, "/characters/?q=hero 00") == 9
     with django_assert_num_queries(4 + again):
         assert listed(client, "/characters/?image=1") == 15

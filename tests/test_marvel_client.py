@@ -51,11 +51,11 @@ def test_auth_params_follow_marvels_scheme():
 
 def test_pages_until_data_total(client, server):
     pages = list(client.pages(page_size=100))
-    assert [p.offset for p in pages] == list(range(0, 1050, 100))
-    assert sum(len(p.records) for p in pages) == 1050
-    assert pages[0].total == 1050
+    assert [p.offset for p in pages] == list(range(0, 1561, 100))
+    assert sum(len(p.records) for p in pages) == 1561
+    assert pages[0].total == 1561
     asked = [(r.params["offset"], r.params["limit"]) for r in server.requests]
-    assert asked == [(str(o), "100") for o in range(0, 1050, 100)]  # no request past the total
+    assert asked == [(str(o), "100") for o in range(0, 1561, 100)]  # no request past the total
 
 
 def test_pages_stop_at_an_empty_page(client, server):

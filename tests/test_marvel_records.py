@@ -10,6 +10,7 @@ from characters.ingest.records import (
     InvalidEnvelope,
     InvalidRecord,
     comic_id_from_uri,
+    is_unknown_date,
     parse_character,
     parse_envelope,
     parse_modified,
@@ -181,6 +182,7 @@ def test_envelopes():
 def test_the_recordings_are_all_there():
     shared = require_shared()
     assert len(list((shared / "characters").glob("*.json"))) == 21
+    assert len(list((shared / "characters-full").glob("*.json"))) == 32  # the bundled set
     assert len(list((shared / "other").glob("*.json"))) == 3
 
 
@@ -213,8 +215,11 @@ def test_every_recorded_file_parses(path):
         assert [c.id for c in record.comics] == listed_ids
         assert record.comics_available == raw_character["comics"]["available"]
         assert len(record.comics) <= 20  # the API's cap
-        if raw_character["modified"].startswith("-"):
-            assert record.modified is None
+        raw_modified = raw_character["modified"]
+        if raw_modified.startswith("-") or is_unknown_date(
+            datetime.strptime(raw_modified, "%Y-%m-%dT%H:%M:%S%z")
+        ):
+            assert record.modified is None  # Marvel's "unknown"
         else:
             assert record.modified.tzinfo is UTC
 

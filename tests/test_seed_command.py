@@ -94,18 +94,18 @@ def test_default_is_the_bundled_data_set_and_a_rerun_changes_nothing():
     out, err = seed("--json", "--db-wait", "1")
     first = summary(out)
     assert list(first) == JSON_KEYS
-    assert first["characters_created"] == Character.objects.count() == 1050
-    assert first["comics_created"] == Comic.objects.count() == 6732
-    assert first["links_created"] == Link.objects.count() == 11383
-    assert (first["pages"], first["errors"], first["characters_skipped"]) == (11, 0, 0)
+    assert first["characters_created"] == Character.objects.count() == 1561
+    assert first["comics_created"] == Comic.objects.count() == 8723
+    assert first["links_created"] == Link.objects.count() == 17023
+    assert (first["pages"], first["errors"], first["characters_skipped"]) == (16, 0, 0)
     lines = out.strip().splitlines()
-    assert len([line for line in lines if line.startswith("page ")]) == 11  # not a TTY
-    assert lines[-2].startswith("Done: 1050 characters created")
+    assert len([line for line in lines if line.startswith("page ")]) == 16  # not a TTY
+    assert lines[-2].startswith("Done: 1561 characters created")
     assert "the bundled data set" in lines[-2]
     assert err == ""
 
     again = summary(seed("--json", "--db-wait", "1")[0])
-    assert again["characters_unchanged"] == 1050
+    assert again["characters_unchanged"] == 1561
     assert [again[k] for k in JSON_KEYS[:10] if k != "characters_unchanged"] == [0] * 9
     assert again["error"] is None
 

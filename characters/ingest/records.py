@@ -37,6 +37,8 @@ DOCUMENT_OVERHEAD_BYTES = 64 * 1024
 # C0 and C1 control characters but tab, newline and carriage return; NUL included.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 WEB_SCHEMES = ("http://", "https://")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_WALL_CLOCK = datetime(1970, 1, 1)
 
 
 class InvalidRecord(ValueError):
@@ -196,11 +198,17 @@ def _text(raw: Mapping, key: str, max_len: int | None) -> str:
     return value
 
 
+def is_unknown_date(parsed: datetime) -> bool:
+    """Marvel's "unknown": the epoch, as an instant (1969-12-31T19:00:00-0500) or as a
+    wall-clock time in any offset (1970-01-01T00:00:00+0100)."""
+    return parsed.astimezone(UTC) == EPOCH or parsed.replace(tzinfo=None) == EPOCH_WALL_CLOCK
+
+
 def parse_modified(value: object) -> datetime | None:
     """Marvel's ``modified`` ("2014-04-29T14:18:17-0400") as an aware UTC datetime.
 
-    Marvel uses "-0001-11-30T00:00:00-0500" for "unknown": that, and anything else
-    unparseable, gives None (the model allows it).
+    Marvel's "unknown" ("-0001-11-30T00:00:00-0500", the epoch: is_unknown_date), and
+    anything unparseable, gives None (the model allows it).
     """
     if not isinstance(value, str) or not value or value.startswith("-"):
         return None
@@ -213,6 +221,8 @@ def parse_modified(value: object) -> datetime | None:
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    if is_unknown_date(parsed):
+        return None
     # MongoDB stores milliseconds: keep what both backends can round-trip.
     parsed = parsed.astimezone(UTC)
     return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_MARVEL = ROOT.parent / "shared" / "marvel-api"
-SHARED_CHARACTERS = SHARED_MARVEL / "characters"
+SHARED_CHARACTERS = SHARED_MARVEL / "characters"  # the first 1,050: replayed by tests
+SHARED_CHARACTERS_FULL = SHARED_MARVEL / "characters-full"  # all 1,561: the bundled set's source
 
 
 def require_shared() -> Path:
