@@ -15,7 +15,7 @@ from characters.ingest import importer as importer_module
 from characters.ingest.importer import Importer
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_results
-from characters.models import Character, Comic, RowChanged
+from characters.models import CatalogueVersion, Character, Comic, RowChanged
 from marvelsite import transactions
 from marvelsite.db_errors import is_transient
 
@@ -203,9 +203,14 @@ def test_a_page_applied_but_unacknowledged_is_counted_as_written(
     importer = Importer()
     with pytest.raises(AnswerLost):
         importer.import_page(page(records))
+    version_unshown = CatalogueVersion.objects.filter(id=1).values_list("token", flat=True).first()
     retried = importer.import_page(page(records))  # as seed() tries the page again
     assert retried == expected
     assert importer.stats == expected
+    # The lost answer skipped the page's new catalogue version: the retry gives it, so the
+    # pages cached under the old one are not served on.
+    version_shown = CatalogueVersion.objects.filter(id=1).values_list("token", flat=True).first()
+    assert version_shown not in (None, version_unshown)
     # Not "unchanged": and a page whose commit did not happen is written on the retry.
     assert retried.characters_unchanged == expected.characters_unchanged
 

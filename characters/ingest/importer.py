@@ -265,6 +265,8 @@ class Importer:
             # Tried again after a commit whose answer was lost, which was in fact applied:
             # the page is written, and counted as that commit wrote it.
             result = unconfirmed.result
+            if unconfirmed.shown:
+                CatalogueVersion.bump(using=self.using)  # the lost answer may have skipped it
             self._remember(unconfirmed.comics)
             self.stats.add(result)
             return result
@@ -288,6 +290,11 @@ class Importer:
                 with atomic(self.using):
                     self._check_versions(plan)
                     self._write(plan, log_entries)
+                # After the commit, outside the transaction: the pages show the import at once
+                # (digests alone are not shown: no new version for them). A failure here is a
+                # page written but not shown: its retry finds it applied, and shows it.
+                if plan.has_writes:
+                    CatalogueVersion.bump(using=self.using)
             except RowChanged:
                 # Comics this run remembers may be the ones changed: read them again.
                 for comic_id in plan.comic_versions:
@@ -296,12 +303,10 @@ class Importer:
             except Exception:
                 # The commit may have been applied even so (its answer lost): a retry of this
                 # page checks whether the rows are as this plan wrote them.
-                self._unconfirmed = _Unconfirmed(offset, plan.written(), result, plan.comics)
+                self._unconfirmed = _Unconfirmed(
+                    offset, plan.written(), result, plan.comics, plan.has_writes
+                )
                 raise
-            # After the commit, outside the transaction: the pages show the import at once
-            # (digests alone are not shown: no new version for them).
-            if plan.has_writes:
-                CatalogueVersion.bump(using=self.using)
         # Only once the page is written (a failed page's comics are read again).
         self._remember(plan.comics)
 
@@ -648,6 +653,7 @@ class _Unconfirmed:
     rows: dict  # model -> {id: (version, updated_at or None[, marvel_digest])}
     result: ImportStats
     comics: dict
+    shown: bool  # whether it changes what pages show (a new catalogue version)
 
 
 @dataclass
