@@ -14,6 +14,10 @@ CONTROL_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # The same in a UTF-8 body: a C1 control is 0xC2 then 0x80-0x9F, and 0xC2 is only ever a lead
 # byte, so the bytes can be cleaned without decoding them.
 CONTROL_BYTES = re.compile(b"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]")
+# The cheap test first, on every page: bytes.translate and a literal-led pattern are an order of
+# magnitude faster than one character class over the whole body.
+C0_AND_DEL = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+C1_BYTES = re.compile(b"\xc2[\x80-\x9f]")
 HTML = "text/html"
 
 
@@ -35,6 +39,10 @@ def without_controls(text: str) -> str:
     return CONTROL_TEXT.sub("", text)
 
 
+def has_control_bytes(body: bytes) -> bool:
+    return len(body.translate(None, C0_AND_DEL)) != len(body) or bool(C1_BYTES.search(body))
+
+
 class ControlCharactersMiddleware:
     """Removes control characters from every HTML page: stored names, descriptions and titles
     reach many templates (and the admin's), and one place cleans them all."""
@@ -47,7 +55,7 @@ class ControlCharactersMiddleware:
         if (
             not response.streaming
             and response.get("Content-Type", "").startswith(HTML)
-            and CONTROL_BYTES.search(response.content)
+            and has_control_bytes(response.content)
         ):
             response.content = CONTROL_BYTES.sub(b"", response.content)
         return response

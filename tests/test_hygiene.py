@@ -144,3 +144,11 @@ def test_robots_txt_keeps_crawlers_out_of_the_admin(client):
     assert "public" in response["Cache-Control"]
     assert "max-age=86400" in response["Cache-Control"]
     assert client.post("/robots.txt").status_code == 405
+
+
+def test_the_quick_control_test_agrees_with_the_pattern_for_every_character():
+    from marvelsite.hygiene import CONTROL_BYTES, has_control_bytes
+
+    for code in range(0x300):
+        body = f"<p>Spider-Man © {chr(code)} MARVEL</p>".encode()
+        assert has_control_bytes(body) == bool(CONTROL_BYTES.search(body)), hex(code)
