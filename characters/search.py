@@ -124,9 +124,10 @@ def series_key(title: ComicTitle) -> str | None:
     return f"{sort_key(title.series)[:190]} {title.year}"
 
 
+ISSUE_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
 def issue_sort_number(issue: str) -> float | None:
-    """An issue number as a number for ordering ("1.5" -> 1.5), None when it is not one."""
-    try:
-        return float(issue)
-    except ValueError:
-        return None
+    """An issue number as a number for ordering ("1.5" -> 1.5), None when it is not one (not
+    float()'s "inf" or "nan" either: they order differently on the two backends)."""
+    return float(issue) if ISSUE_NUMBER.fullmatch(issue) else None

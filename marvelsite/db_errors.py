@@ -139,7 +139,9 @@ UNWELL_CODES = {13, 18, 50}  # Unauthorized, AuthenticationFailed, MaxTimeMSExpi
 def is_rejected_request(error: BaseException) -> bool:
     """Whether the server answered and refused this request (a bad value, a document too large,
     a duplicate key): the database works. An election's refusals (not primary, shutting down)
-    are transient, not rejections."""
+    are transient, not rejections (a bulk write's write-concern error among them)."""
+    if is_transient(error):
+        return False
     for link in chain(error):
         if isinstance(link, ConnectionFailure):
             return False

@@ -150,3 +150,19 @@ def test_a_real_duplicate_key_is_not_transient():
     with pytest.raises(IntegrityError) as caught:
         Character.objects.bulk_create([Character(id=7, name="Second")])
     assert not is_transient(caught.value)
+
+
+def test_a_bulk_writes_write_concern_error_is_an_outage_not_a_rejection():
+    from pymongo.errors import BulkWriteError
+
+    from marvelsite.db_errors import is_rejected_request
+
+    election = BulkWriteError(
+        {
+            "writeErrors": [],
+            "writeConcernErrors": [{"code": 91, "codeName": "ShutdownInProgress", "errmsg": "x"}],
+        }
+    )
+    duplicate = BulkWriteError({"writeErrors": [{"code": 11000, "errmsg": "dup"}]})
+    assert not is_rejected_request(election)
+    assert is_rejected_request(duplicate)

@@ -6,6 +6,7 @@ from characters.search import (
     ComicTitle,
     Query,
     fold,
+    issue_sort_number,
     name_tokens,
     parse_comic_title,
     series_key,
@@ -94,3 +95,11 @@ def test_series_key_needs_a_year_and_an_issue():
     assert series_key(parse_comic_title("AVENGERS (1963) #2")) == "avengers 1963"
     assert series_key(parse_comic_title("Civil War (2006)")) is None
     assert series_key(parse_comic_title("Marvel Age Spider-Man Vol. 2 (Digest)")) is None
+
+
+@pytest.mark.parametrize(
+    ("issue", "number"),
+    [("1", 1.0), ("1.5", 1.5), ("-1", -1.0), ("inf", None), ("nan", None), ("1e400", None)],
+)
+def test_only_plain_issue_numbers_order_by_value(issue, number):
+    assert issue_sort_number(issue) == number
