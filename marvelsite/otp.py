@@ -8,6 +8,8 @@ by commands (``otp_enrol``, ``otp_reset``): the admin never shows a secret.
 
 from __future__ import annotations
 
+import logging
+
 from django import forms
 from django.apps import apps
 from django.conf import settings
@@ -20,6 +22,8 @@ from django_otp.models import Device
 
 REQUIRED_FOR = ("off", "superusers", "staff")
 RECOVERY_CODES = 10
+
+logger = logging.getLogger(__name__)
 
 
 def required_for(user) -> bool:
@@ -63,17 +67,30 @@ class OTPLoginForm(AdminAuthenticationForm):
         help_text="From your authenticator app, or one of your recovery codes.",
     )
 
+    # One answer for a wrong password, a wrong code and no second factor enrolled: a
+    # different one would confirm a stolen password (and that the account is staff).
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": (
+            "Enter a correct username, password and authentication code (from your "
+            "authenticator app, or a recovery code) for a staff account. Note that the fields "
+            "may be case-sensitive."
+        ),
+    }
+
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)
         if not required_for(user):
             return
         devices = list(devices_for_user(user))
         if not devices:
-            raise ValidationError(
-                "This account needs a second factor before it can use the admin: "
-                f"enrol one with `manage.py otp_enrol {user.get_username()}`.",
-                code="otp_not_enrolled",
+            logger.warning(
+                "admin login refused for %s: a second factor is needed; enrol one with "
+                "`manage.py otp_enrol %s`",
+                user.get_username(),
+                user.get_username(),
             )
+            raise self.get_invalid_login_error()
         token = self.cleaned_data.get("otp_token", "").replace(" ", "")
         for device in devices if token else ():
             if verified := verify_token(user, device.persistent_id, token):
@@ -85,10 +102,7 @@ class OTPLoginForm(AdminAuthenticationForm):
             credentials={"username": user.get_username()},
             request=self.request,
         )
-        raise ValidationError(
-            "Enter the current code from your authenticator app, or a recovery code.",
-            code="otp_invalid",
-        )
+        raise self.get_invalid_login_error()
 
 
 class AdminSite(admin.AdminSite):

@@ -71,7 +71,7 @@ def test_a_superuser_logs_in_with_a_code_and_stays_verified(required, boss):
 
     refused = login(client)  # the password alone
     assert refused.status_code == 200
-    assert "Enter the current code from your authenticator app" in refused.content.decode()
+    assert "password and authentication code" in refused.content.decode()
 
     assert logged_in(login(client, code=current_code(device)))
     assert client.get("/admin/").status_code == 200  # the session's device, found again
@@ -86,10 +86,15 @@ def test_a_recovery_code_works_once(required, boss):
     assert StaticToken.objects.filter(device__user=boss).count() == 9
 
 
-def test_without_a_device_the_page_says_how_to_enrol(required, boss):
+def test_without_a_device_the_log_says_how_to_enrol_and_the_page_tells_nothing(
+    required, boss, caplog
+):
     page = login(Client(), code="123456")
-    assert page.status_code == 200
-    assert "manage.py otp_enrol boss" in page.content.decode()
+    wrong_password = login(Client(), password="not-the-password", code="123456")
+    assert page.status_code == wrong_password.status_code == 200
+    assert "otp_enrol" not in page.content.decode()
+    assert "password and authentication code" in page.content.decode()
+    assert "manage.py otp_enrol boss" in caplog.text
 
 
 def test_a_password_only_session_cannot_use_the_admin(required, boss):
@@ -124,7 +129,7 @@ def test_the_login_page_asks_for_the_code_only_when_required(settings, required)
     assert 'name="otp_token"' not in Client().get(LOGIN).content.decode()
 
 
-def test_the_commands_enrol_and_reset_a_user(required, boss):
+def test_the_commands_enrol_and_reset_a_user(required, boss, caplog):
     out = StringIO()
     call_command("otp_enrol", "boss", stdout=out)
     uri = re.search(r"otpauth://\S+", out.getvalue()).group(0)
@@ -140,7 +145,8 @@ def test_the_commands_enrol_and_reset_a_user(required, boss):
     assert out.getvalue().strip() == "boss: 2 devices removed"
     assert not TOTPDevice.objects.filter(user=boss).exists()
     assert not StaticDevice.objects.filter(user=boss).exists()
-    assert "manage.py otp_enrol boss" in login(Client()).content.decode()
+    assert "otp_enrol" not in login(Client()).content.decode()
+    assert "manage.py otp_enrol boss" in caplog.text
 
 
 def test_ensure_admin_enrols_the_first_superuser(required, monkeypatch, django_user_model):
