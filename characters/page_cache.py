@@ -19,10 +19,12 @@ The canonical URL ignores unknown query parameters, so `?utm_source=x` reuses th
 The pages do not vary by user or cookie, so one copy serves everyone.
 """
 
+import functools
 import hashlib
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
@@ -74,6 +76,22 @@ def count_seconds() -> int:
 
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+@functools.cache
+def release() -> str:
+    """What renders the pages, as a digest: the templates, the app's code and the hashed static
+    files' manifest. Part of every ETag, so a deploy that changes how pages look is not answered
+    with a 304 for the old page (and its old, gone, stylesheet) until the catalogue changes."""
+    root = Path(settings.BASE_DIR)
+    sources = sorted((root / "templates").rglob("*.html")) + sorted(
+        (root / "characters").glob("*.py")
+    )
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    hashed = hashlib.sha256()
+    for path in [*sources, *([manifest] if manifest.is_file() else [])]:
+        hashed.update(path.name.encode() + b"\0" + path.read_bytes())
+    return hashed.hexdigest()[:16]
 
 
 # What a WHERE tree's text shows in full; a subquery or an expression prints as its object's
@@ -155,7 +173,7 @@ class CachedPageMixin:
             return super().dispatch(request, *args, **kwargs)
         version = self.catalogue_version()
         url = f"{request.path}?{self.canonical_query()}"
-        etag = quote_etag(digest(f"{version}:{url}"))
+        etag = quote_etag(digest(f"{release()}:{version}:{url}"))
         response = get_conditional_response(request, etag=etag)
         if response is not None:  # the client's copy is current
             return self.tag(response, etag, seconds)

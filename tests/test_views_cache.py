@@ -207,3 +207,21 @@ def test_on_mongodb_a_hit_sends_the_server_no_command(client, on_mongodb):
     finally:
         RECORDER.recording = None
     assert len(recorded) == len(logged) == 0
+
+
+def test_a_release_that_changes_the_pages_changes_every_etag(client, settings, tmp_path):
+    from characters import page_cache
+
+    make_character(1, "Hulk")
+    first = client.get("/characters/")["ETag"]
+    assert client.get("/characters/", HTTP_IF_NONE_MATCH=first).status_code == 304
+    # A new static manifest (a deploy with new CSS): the same catalogue, a new ETag.
+    settings.STATIC_ROOT = tmp_path
+    (tmp_path / "staticfiles.json").write_text('{"paths": {"css/site.css": "css/site.1.css"}}')
+    page_cache.release.cache_clear()
+    try:
+        second = client.get("/characters/")["ETag"]
+        assert second != first
+        assert client.get("/characters/", HTTP_IF_NONE_MATCH=first).status_code == 200
+    finally:
+        page_cache.release.cache_clear()
