@@ -90,7 +90,7 @@ def test_a_stop_mid_save_leaves_every_character_whole(tmp_path, characters):
     with contextlib.ExitStack() as stack:
         replica_set = stack.enter_context(ReplicaSet(members=1)) if on_mongodb else None
         env = site_env(tmp_path, replica_set.uri if replica_set else None)
-        prepare(tmp_path, env, records_file)
+        prepare(tmp_path, env, seed=("--path", str(records_file), "-v0"))
         server = Gunicorn(tmp_path, env)
         server.start()
         stack.callback(server.stop)

@@ -12,7 +12,7 @@ import pytest
 from marvelsite import breaker
 from marvelsite.breaker import CircuitBreaker
 from tests.support.page_data import make_character
-from tests.test_views import database_unreachable
+from tests.support.unreachable import database_unreachable
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from tests.support.manifests import (
     render_variant,
     with_component,
 )
-from tests.test_skaffold import PROFILES, kustomize_paths
+from tests.support.skaffold_config import PROFILES, kustomize_paths
 
 WALKTHROUGH = (ROOT / "docs" / "kubernetes.md").read_text()
 

@@ -16,7 +16,7 @@ from characters.models import CatalogueVersion, Character, Comic
 from characters.page_cache import kept_count, read_catalogue_version
 from tests.support.page_data import make_many
 from tests.support.query_plans import RECORDER, explain
-from tests.test_views import database_unreachable
+from tests.support.unreachable import database_unreachable
 
 pytestmark = pytest.mark.django_db
 

@@ -91,7 +91,7 @@ def test_no_acknowledged_edit_is_lost_to_an_import(tmp_path, raw_records):
     on_sqlite = mongodb_uri is None
     original = tmp_path / "original.json"
     original.write_text(json.dumps(raw_records))
-    prepare(tmp_path, env, original)
+    prepare(tmp_path, env, seed=("--path", str(original), "-v0"))
     newer = copy.deepcopy(raw_records)
     for record in newer:
         record["description"] = f"Marvel's newer text of {record['id']}"

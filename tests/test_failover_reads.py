@@ -23,8 +23,8 @@ from pymongo.errors import ServerSelectionTimeoutError as SelectionTimeout
 from characters.views import CharacterListView
 from marvelsite import breaker
 from marvelsite.breaker import breaker_for
+from tests.support.live_site import get, served_site
 from tests.support.page_data import make_character
-from tests.support.served_site import get, served_replica_set
 
 FAILED_SHARE = 0.01  # the target per kill
 
@@ -160,8 +160,8 @@ needs_mongodb = pytest.mark.skipif(
 def site(tmp_path_factory):
     if connection.vendor != "mongodb":
         pytest.skip("MongoDB failover: run in the suite's MongoDB pass")
-    with served_replica_set(tmp_path_factory.mktemp("failover")) as served:
-        yield served
+    with served_site(tmp_path_factory.mktemp("failover"), members=3) as served:
+        yield served.replica_set, served.base, served.log_path
 
 
 def load(base, path, clients, seconds):

@@ -12,7 +12,7 @@ from characters import ownership
 from characters.ingest.importer import Importer, Link, record_digest
 from characters.models import Character, Comic
 from characters.page_cache import read_catalogue_version
-from tests.test_importer import links_of, page, pages, raw_characters, reads, run, writes
+from tests.support.importer_runs import links_of, page, pages, raw_characters, reads, run, writes
 
 __all__ = ["raw_characters"]  # the module fixture, shared
 

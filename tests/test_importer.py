@@ -1,8 +1,6 @@
 """The importer on the active backend (SQLite, or the MongoDB replica set at MONGODB_URI)."""
 
 import copy
-import gzip
-import json
 from datetime import timedelta
 
 import pytest
@@ -12,47 +10,12 @@ from django.test.utils import CaptureQueriesContext
 
 from characters.ingest import importer as importer_module
 from characters.ingest.importer import Importer, Link
-from characters.ingest.recordings import BUNDLED_DATASET
-from characters.ingest.records import ParsedPage, parse_results
 from characters.models import Character, Comic
+from tests.support.importer_runs import links_of, page, pages, raw_characters, reads, run, writes
+
+__all__ = ["raw_characters"]  # the module fixture
 
 pytestmark = pytest.mark.django_db
-
-WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "insert_", "update_", "delete_", "bulk_write")
-READ_WORDS = ("SELECT", "aggregate(", ".find(")
-
-
-@pytest.fixture(scope="module")
-def raw_characters():
-    return json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"]
-
-
-def page(raw, offset=0):
-    records, skipped = parse_results(raw, offset)
-    return ParsedPage(offset, records, skipped)
-
-
-def pages(raw, size):
-    return [page(raw[i : i + size], i) for i in range(0, len(raw), size)]
-
-
-def run(*batches, dry_run=False):
-    importer = Importer(dry_run=dry_run)
-    for batch in batches:
-        importer.import_page(batch)
-    return importer.stats
-
-
-def links_of(character_id):
-    return set(Link.objects.filter(character_id=character_id).values_list("comic_id", flat=True))
-
-
-def writes(queries):
-    return [q["sql"][:80] for q in queries if any(w in q["sql"] for w in WRITE_WORDS)]
-
-
-def reads(queries):
-    return [q["sql"][:80] for q in queries if any(w in q["sql"] for w in READ_WORDS)]
 
 
 def test_import_creates_characters_comics_and_links(raw_characters):

@@ -6,11 +6,6 @@ The last test runs a real gunicorn behind a pretend ingress (MARVELSITE_TRUSTED_
 X-Forwarded-For) over HTTP on loopback, with real sessions and CSRF tokens.
 """
 
-import re
-import socket
-import subprocess
-import sys
-import time
 import uuid
 
 import pytest
@@ -21,7 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from tests.support.manage import ROOT, clean_env, run_manage
+from tests.support.live_site import admin_login, served_site
 
 LOGIN = "/admin/login/"
 PASSWORD = "the-right-password-42"
@@ -92,91 +87,39 @@ def test_the_recovery_commands_lift_a_lockout(boss, settings):
 # --- a real gunicorn behind a pretend ingress ----------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def site(tmp_path):
-    env = {
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECRET_KEY": "tests-only-not-secret",
-        "DJANGO_SECURE_COOKIES": "false",  # plain HTTP on loopback: no TLS terminator here
-        "DJANGO_SETTINGS_MODULE": "tests.settings",  # plain HTTP, static files from the apps
-    }
-    if connection.vendor == "mongodb":
-        from django.conf import settings
+    from django.conf import settings
 
-        env |= {
-            "MONGODB_URI": settings.DATABASES["default"]["HOST"],
-            "MONGODB_NAME": f"lockout_{uuid.uuid4().hex[:8]}",
-        }
-    admin = {"DJANGO_SUPERUSER_USERNAME": "boss", "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
-    for command in (("migrate", "--noinput"), ("ensure_admin",)):
-        done = run_manage(*command, data_dir=tmp_path, **env, **admin)
-        assert done.returncode == 0, done.stderr
-    port = free_port()
-    server_env = clean_env(
-        tmp_path,
-        **env,
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_WORKERS="2",
-        GUNICORN_WORKER_TMP_DIR=str(tmp_path),
-        MARVELSITE_TRUSTED_PROXIES="1",
-    )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:marvelsite.gunicorn_conf",
-            "marvelsite.wsgi",
-        ],
-        cwd=ROOT,
-        env=server_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:  # the server is stopped however the test ends, a failed start included
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or a worker still booting
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"gunicorn did not start:\n{process.communicate()[1]}")
-            time.sleep(0.2)
-        yield url
+    on_mongodb = connection.vendor == "mongodb"
+    database = f"lockout_{uuid.uuid4().hex[:8]}"
+    try:  # the database goes however the test ends, a failed start included
+        with served_site(
+            tmp_path,
+            mongodb_uri=settings.DATABASES["default"]["HOST"] if on_mongodb else None,
+            seed=None,
+            static=False,
+            ready="/healthz",
+            DJANGO_DEBUG="false",
+            DJANGO_SETTINGS_MODULE="tests.settings",  # plain HTTP, static files from the apps
+            DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+            MARVELSITE_OTP_REQUIRED=None,  # the site's default
+            MONGODB_NAME=database if on_mongodb else None,
+            GUNICORN_WORKERS="2",
+            GUNICORN_WORKER_TMP_DIR=str(tmp_path),
+            MARVELSITE_TRUSTED_PROXIES="1",
+        ) as served:
+            yield served.base
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if "MONGODB_NAME" in env:
-            connection.connection.drop_database(env["MONGODB_NAME"])
+        if on_mongodb:
+            connection.connection.drop_database(database)
 
 
 def http_login(url: str, password: str, address: str) -> requests.Response:
     """A browser's login from `address`, as the ingress forwards it."""
     session = requests.Session()
     session.headers["X-Forwarded-For"] = address
-    form = session.get(f"{url}{LOGIN}?next=/admin/", timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
-    data = {"csrfmiddlewaretoken": token, "username": "boss", "password": password}
-    return session.post(
-        f"{url}{LOGIN}?next=/admin/",
-        data=data,
-        headers={"Referer": f"{url}{LOGIN}"},
-        allow_redirects=False,
-        timeout=10,
-    )
+    return admin_login(url, session, password, query="?next=/admin/")
 
 
 @pytest.mark.django_db(transaction=True)

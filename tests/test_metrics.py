@@ -2,17 +2,13 @@
 workers. The Django test client sets SERVER_PORT as gunicorn does (from the listening socket);
 the last tests run the real gunicorn, as the container does, on loopback."""
 
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 from django.test import Client
 
-from tests.support.manage import ROOT, clean_env
+from tests.support.live_site import HOST, free_port, served_site
 
 METRICS_PORT = 9100
 
@@ -74,12 +70,6 @@ def test_without_a_metrics_port_there_is_no_metrics_endpoint(settings):
 # --- the real gunicorn -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def fetch(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -92,47 +82,21 @@ def fetch(url: str) -> tuple[int, str]:
 def gunicorn(tmp_path_factory):
     """gunicorn with the container's config: 2 workers, the site's port and the metrics port."""
     data_dir = tmp_path_factory.mktemp("gunicorn")
-    site, metrics = free_port(), free_port()
-    env = clean_env(
+    metrics = free_port()
+    with served_site(
         data_dir,
+        seed=None,
+        migrate=False,
+        static=False,
+        ready="/healthz",
         # The test settings: the real ones over plain HTTP, static files without collectstatic.
         DJANGO_SETTINGS_MODULE="tests.settings",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        GUNICORN_BIND=f"127.0.0.1:{site}",
         GUNICORN_WORKERS="2",
         GUNICORN_WORKER_TMP_DIR=str(data_dir),
         MARVELSITE_METRICS_PORT=str(metrics),
         PROMETHEUS_MULTIPROC_DIR=str(data_dir / "prometheus"),
-    )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:marvelsite.gunicorn_conf",
-            "marvelsite.wsgi",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if fetch(f"http://127.0.0.1:{site}/healthz")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gunicorn did not start:\n{process.communicate()[1]}")
-        time.sleep(0.2)
-    yield f"http://127.0.0.1:{site}", f"http://127.0.0.1:{metrics}"
-    process.terminate()
-    process.wait(timeout=30)
+    ) as site:
+        yield site.base, f"http://{HOST}:{metrics}"
 
 
 def test_gunicorn_serves_metrics_on_its_second_port_only(gunicorn):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import django_otp
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django_otp.models import Device
 from django_otp.oath import TOTP
@@ -147,6 +147,15 @@ def test_the_commands_enrol_and_reset_a_user(required, boss, caplog):
     assert not StaticDevice.objects.filter(user=boss).exists()
     assert "otp_enrol" not in login(Client()).content.decode()
     assert "manage.py otp_enrol boss" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["otp_enrol", "otp_reset"])
+def test_the_commands_name_an_unknown_user_and_change_nothing(boss, command):
+    enrol(boss)
+    with pytest.raises(CommandError, match="no user 'nobody'"):
+        call_command(command, "nobody", stdout=StringIO())
+    assert TOTPDevice.objects.filter(user=boss).count() == 1
+    assert StaticToken.objects.filter(device__user=boss).count() == 10
 
 
 def test_ensure_admin_enrols_the_first_superuser(required, monkeypatch, django_user_model):

@@ -19,7 +19,7 @@ import signal
 import pytest
 from django.db import connection
 
-from tests.support.served_site import admin_session, get, served_replica_set, wait_for
+from tests.support.live_site import admin_session, get, served_site, wait_for
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "mongodb", reason="MongoDB failover: run in the suite's MongoDB pass"
@@ -31,8 +31,8 @@ PROBE_TIMEOUT = 5  # the kubelet's timeoutSeconds for /healthz (k8s/base/fronten
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """(replica set, base URL, gunicorn's log), served as in the container, no page cache."""
-    with served_replica_set(tmp_path_factory.mktemp("outage")) as served:
-        yield served
+    with served_site(tmp_path_factory.mktemp("outage"), members=3) as served:
+        yield served.replica_set, served.base, served.log_path
 
 
 def public_pages(base):

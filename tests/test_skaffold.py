@@ -17,14 +17,7 @@ from tests.support.manifests import (
     require_shared,
     tool,
 )
-
-CONFIG = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
-PROFILES = {profile["name"]: profile for profile in CONFIG["profiles"]}
-
-
-def kustomize_paths(profile=None):
-    manifests = (PROFILES[profile] if profile else CONFIG).get("manifests", CONFIG["manifests"])
-    return manifests["kustomize"]["paths"]
+from tests.support.skaffold_config import CONFIG, PROFILES, kustomize_paths
 
 
 def test_schema():

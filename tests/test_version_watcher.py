@@ -193,67 +193,19 @@ def test_a_rolled_back_bump_is_never_seen(watching):
 def served(tmp_path_factory):
     """(replica set, base URL, a character page, a writer on the catalogue): 100 characters
     served as in the container (2 workers x 4 threads), the page cache on (60 s)."""
-    import os
-    import signal
-    import subprocess
-
-    from tests.support.manage import ROOT, clean_env, run_manage
-    from tests.support.served_site import (
-        ADMIN,
-        GUNICORN,
-        HOST,
-        ReplicaSet,  # scripts/local_mongo.py
-        free_port,
-        get,
-        wait_for,
-    )
+    from tests.support.live_site import get, served_site
 
     workdir = tmp_path_factory.mktemp("watcher")
-    with ReplicaSet(members=3) as replica_set:
-        env = {
-            "MONGODB_URI": replica_set.uri,
-            "MONGODB_NAME": "watcher",
-            "DJANGO_SECRET_KEY": "watcher-test-not-secret",
-            "DJANGO_ALLOWED_HOSTS": HOST,
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "DJANGO_SECURE_COOKIES": "false",
-            "MARVELSITE_OTP_REQUIRED": "off",  # the editor logs in with a password alone
-        }
-        for command in (
-            ["migrate", "--noinput", "-v0"],
-            ["seed_marvel", "--source", "file", "--max-offset", "100"],
-            ["ensure_admin"],
-            ["collectstatic", "--noinput", "-v0"],
-        ):
-            result = run_manage(
-                *command,
-                data_dir=workdir,
-                **env,
-                DJANGO_SUPERUSER_USERNAME=ADMIN[0],
-                DJANGO_SUPERUSER_PASSWORD=ADMIN[1],
-            )
-            assert result.returncode == 0, result.stderr
-        port = free_port()
-        with open(workdir / "gunicorn.log", "w") as log:
-            server = subprocess.Popen(
-                [GUNICORN, "-c", "python:marvelsite.gunicorn_conf", "marvelsite.wsgi"],
-                cwd=ROOT,
-                env=clean_env(workdir, **env, GUNICORN_BIND=f"{HOST}:{port}"),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        base = f"http://{HOST}:{port}"
-        client = MongoClient(replica_set.uri)
+    with served_site(
+        workdir, members=3, MONGODB_NAME="watcher", MARVELSITE_PAGE_CACHE_SECONDS="60"
+    ) as site:
+        client = MongoClient(site.replica_set.uri)
         try:
-            wait_for(lambda: get(base + "/readyz").status_code == 200, 30)
             character = client.watcher.characters_character.find_one(sort=[("id", 1)])
-            page = get(f"{base}/characters/{character['id']}/x/").headers["Location"]
-            yield replica_set, base + page, client.watcher, workdir, env
+            page = get(f"{site.base}/characters/{character['id']}/x/").headers["Location"]
+            yield site.replica_set, site.base + page, client.watcher, workdir, site.env
         finally:
             client.close()
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
 
 
 def rename(database, url: str, name: str) -> None:
@@ -345,7 +297,7 @@ class FormFields(HTMLParser):
 
 @mongodb_only
 def test_served_an_admin_edit_in_one_worker_shows_on_every_worker(served):
-    from tests.support.served_site import admin_session
+    from tests.support.live_site import admin_session
 
     _, url, _, _, _ = served
     base = url.split("/characters/")[0]
@@ -365,8 +317,8 @@ def test_served_an_admin_edit_in_one_worker_shows_on_every_worker(served):
 
 @mongodb_only
 def test_served_an_import_in_another_process_shows(served):
+    from tests.support.live_site import get
     from tests.support.manage import run_manage
-    from tests.support.served_site import get
 
     _, first_url, database, workdir, env = served
     # Not the page the admin test edits: the admin's edit of a name keeps the import's out.

@@ -1,19 +1,17 @@
 """Public pages: status codes, content, canonical URLs, the featured reload, 404/500/503."""
 
 import re
-from contextlib import contextmanager
 
 import pytest
-from django.db import IntegrityError, OperationalError, connections
+from django.db import IntegrityError, OperationalError
 from django.template.loader import render_to_string
-from pymongo.errors import ServerSelectionTimeoutError
 
 from characters.models import Character, Comic, IndexedPaginator
 from tests.support.page_data import IMAGE_PATH, make_character, make_many
+from tests.support.unreachable import database_unreachable
 
 pytestmark = pytest.mark.django_db
 
-_MISSING = object()
 ATTRIBUTION = "Data provided by Marvel. © 2022 MARVEL"
 
 
@@ -349,42 +347,6 @@ def test_500_page_renders_without_a_request():
     html = render_to_string("500.html")
     assert "Something went wrong on our side" in html
     assert 'href="/"' in html
-
-
-class Unreachable:
-    """A MongoDB database handle whose server is gone."""
-
-    def __getattr__(self, name):
-        raise ServerSelectionTimeoutError("db.invalid:27017: timed out (password=hunter2)")
-
-    def __getitem__(self, name):
-        return self.__getattr__(name)
-
-
-@contextmanager
-def database_unreachable(on_mongodb):
-    """Every query fails as when the database server is gone; restored on exit."""
-    real = connections["default"]
-    if on_mongodb:
-        name, broken = "database", Unreachable()
-    else:
-
-        def broken():
-            raise OperationalError("unable to open database file (password=hunter2)")
-
-        name = "ensure_connection"
-    saved = real.__dict__.get(name, _MISSING)
-    if on_mongodb:
-        real.database  # noqa: B018 - connect first, so the saved handle is the real one
-        saved = real.__dict__["database"]
-    real.__dict__[name] = broken
-    try:
-        yield
-    finally:
-        if saved is _MISSING:
-            del real.__dict__[name]
-        else:
-            real.__dict__[name] = saved
 
 
 @pytest.fixture

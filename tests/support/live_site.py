@@ -1,5 +1,7 @@
-"""The real site for race tests: a migrated database, gunicorn serving it, editors as HTTP
-clients with real sessions and CSRF tokens, and a way to hold every write for a moment."""
+"""The real site for tests that need real processes: a migrated, seeded database (SQLite in a
+work directory, or MongoDB: the suite's replica set or one of its own) served by the real gunicorn
+with the production config, an admin login over HTTP, editors as HTTP clients with real sessions
+and CSRF tokens, and a way to hold every write for a moment."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -21,10 +24,15 @@ import requests
 from tests.support.admin_forms import flat, form_values
 from tests.support.manage import ROOT, clean_env, run_manage
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from local_mongo import ReplicaSet
+
 HOST = "127.0.0.1"
-ADMIN = ("editor", "race-test-pw-47")
+ADMIN = ("editor", "site-test-pw-47")
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 CHANGE = "/admin/characters/character/{}/change/"
+LOGIN = "/admin/login/"
+FIRST_100 = ("--max-offset", "100")  # the bundled recordings' first 100 characters
 
 
 def free_port() -> int:
@@ -33,11 +41,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def site_env(workdir: Path, mongodb_uri: str | None) -> dict:
+def get(url, session=None, timeout=30):
+    return (session or requests).get(url, timeout=timeout, allow_redirects=False)
+
+
+def wait_for(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if condition():
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"not true within {seconds}s"
+        time.sleep(0.25)
+
+
+def site_env(workdir: Path, mongodb_uri: str | None = None, **settings: str | None) -> dict:
     """The environment of every process of one site: a SQLite file in `workdir`, or a new
-    database on the replica set at `mongodb_uri`."""
+    database on the replica set at `mongodb_uri`; every page rendered from the database (no
+    page cache) and the admin without a second factor, unless `settings` say otherwise. A
+    setting of None leaves that variable unset: the site's default."""
     env = {
-        "DJANGO_SECRET_KEY": "race-test-not-secret",
+        "DJANGO_SECRET_KEY": "site-test-not-secret",
         "DJANGO_ALLOWED_HOSTS": HOST,
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_SECURE_COOKIES": "false",
@@ -47,8 +73,9 @@ def site_env(workdir: Path, mongodb_uri: str | None) -> dict:
         "DJANGO_SUPERUSER_PASSWORD": ADMIN[1],
     }
     if mongodb_uri:
-        env |= {"MONGODB_URI": mongodb_uri, "MONGODB_NAME": f"races_{uuid.uuid4().hex[:8]}"}
-    return env
+        env |= {"MONGODB_URI": mongodb_uri, "MONGODB_NAME": f"site_{uuid.uuid4().hex[:8]}"}
+    env |= settings
+    return {name: value for name, value in env.items() if value is not None}
 
 
 def manage(workdir: Path, env: dict, *args: str) -> str:
@@ -57,22 +84,26 @@ def manage(workdir: Path, env: dict, *args: str) -> str:
     return result.stdout
 
 
-def prepare(workdir: Path, env: dict, records_file: Path) -> None:
-    for command in (
-        ["migrate", "--noinput", "-v0"],
-        ["seed_marvel", "--source", "file", "--path", str(records_file), "-v0"],
-        ["ensure_admin"],
-        ["collectstatic", "--noinput", "-v0"],
-    ):
+def prepare(workdir: Path, env: dict, seed=FIRST_100, migrate=True, static=True) -> None:
+    """Migrate and make the admin; import `seed` (seed_marvel's arguments, None for none);
+    collect production's hashed static files."""
+    commands = []
+    if migrate:
+        commands += [["migrate", "--noinput", "-v0"], ["ensure_admin"]]
+    if seed is not None:
+        commands.insert(1, ["seed_marvel", "--source", "file", *seed])
+    if static:
+        commands.append(["collectstatic", "--noinput", "-v0"])
+    for command in commands:
         manage(workdir, env, *command)
 
 
 class Gunicorn:
-    """gunicorn serving the site (production settings, 2 workers x 4 threads) on one port,
-    which can be killed and started again."""
+    """gunicorn serving the site (production config) on one port, in a process group of its
+    own, which can be killed and started again."""
 
-    def __init__(self, workdir: Path, env: dict):
-        self.workdir, self.env = workdir, env
+    def __init__(self, workdir: Path, env: dict, ready: str = "/readyz"):
+        self.workdir, self.env, self.ready = workdir, env, ready
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
         self.log_path = workdir / "gunicorn.log"
@@ -88,12 +119,14 @@ class Gunicorn:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(requests.RequestException):
-                if requests.get(self.base + "/readyz", timeout=5).status_code == 200:
+                if requests.get(self.base + self.ready, timeout=5).status_code == 200:
                     return
-            assert time.monotonic() < deadline, self.log_path.read_text()[-3000:]
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop(signal.SIGKILL)
+                raise AssertionError("gunicorn did not start:\n" + self.log_tail())
             time.sleep(0.2)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -102,16 +135,73 @@ class Gunicorn:
             self.process.wait(timeout=30)
         self.process = None
 
+    def log_tail(self) -> str:
+        return self.log_path.read_text()[-3000:]
+
 
 @contextlib.contextmanager
-def gunicorn(workdir: Path, env: dict):
+def gunicorn(workdir: Path, env: dict, ready: str = "/readyz"):
     """The site's base URL while gunicorn runs."""
-    server = Gunicorn(workdir, env)
-    server.start()
+    server = Gunicorn(workdir, env, ready)
     try:
+        server.start()
         yield server.base
     finally:
         server.stop()
+
+
+@dataclass
+class Site:
+    base: str  # the site's URL
+    env: dict  # the environment of its processes, for `manage`
+    log_path: Path  # gunicorn's log
+    replica_set: ReplicaSet | None  # the replica set of its own, if it has one
+
+
+@contextlib.contextmanager
+def served_site(
+    workdir: Path,
+    *,
+    members: int = 0,
+    mongodb_uri: str | None = None,
+    seed=FIRST_100,
+    migrate: bool = True,
+    static: bool = True,
+    ready: str = "/readyz",
+    **settings: str | None,
+):
+    """A prepared site under gunicorn: on SQLite, on the replica set at `mongodb_uri`, or on a
+    new replica set of `members` members; `settings` as in `site_env`."""
+    with contextlib.ExitStack() as stack:
+        replica_set = stack.enter_context(ReplicaSet(members=members)) if members else None
+        uri = replica_set.uri if replica_set else mongodb_uri
+        env = site_env(workdir, uri, **settings)
+        prepare(workdir, env, seed=seed, migrate=migrate, static=static)
+        base = stack.enter_context(gunicorn(workdir, env, ready))
+        yield Site(base, env, workdir / "gunicorn.log", replica_set)
+
+
+def admin_login(base: str, session: requests.Session, password: str = ADMIN[1], query: str = ""):
+    """The admin login form filled in and posted as a browser does: gunicorn's answer."""
+    url = f"{base}{LOGIN}{query}"
+    form = session.get(url, timeout=30)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert found, f"{form.status_code}: {form.text[:2000]}"
+    return session.post(
+        url,
+        data={"csrfmiddlewaretoken": found.group(1), "username": ADMIN[0], "password": password},
+        headers={"Referer": base + LOGIN},
+        timeout=30,
+        allow_redirects=False,
+    )
+
+
+def admin_session(base: str) -> requests.Session:
+    """A session logged in to the admin as ADMIN."""
+    session = requests.Session()
+    response = admin_login(base, session)
+    assert response.status_code == 302, response.text[:500]
+    return session
 
 
 class Editor:
@@ -119,17 +209,7 @@ class Editor:
 
     def __init__(self, base: str):
         self.base = base
-        self.session = requests.Session()
-        login = self.session.get(base + "/admin/login/", timeout=30)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
-        answer = self.session.post(
-            base + "/admin/login/",
-            data={"csrfmiddlewaretoken": token, "username": ADMIN[0], "password": ADMIN[1]},
-            headers={"Referer": base + "/admin/login/"},
-            timeout=30,
-            allow_redirects=False,
-        )
-        assert answer.status_code == 302, answer.text[:500]
+        self.session = admin_session(base)
 
     def open(self, character_id: int) -> dict:
         response = self.session.get(self.base + CHANGE.format(character_id), timeout=60)
