@@ -21,6 +21,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from characters import images
 from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter, LocalIdModel
 from marvelsite.transactions import atomic
 
@@ -96,6 +97,11 @@ def reset_to_marvel(row: LocalIdModel) -> list[str]:
     comic_ids = values.pop("comics", None)
     for field, value in values.items():
         setattr(row, field, value)
+    # An editor's uploaded image goes with the "image" group: Marvel's shows again.
+    dropped_upload = getattr(row, "image_upload", None) if "image" in groups else None
+    if dropped_upload:
+        row.image_upload = None
+        values["image_upload"] = None
     row.local_edits = None
     db = row._state.db
     row.updated_at = timezone.now()
@@ -104,6 +110,7 @@ def reset_to_marvel(row: LocalIdModel) -> list[str]:
         # admin runs the action again from its reads (characters/admin.py).
         row.save_if_version([*values, "local_edits", "updated_at"], using=db)
         CatalogueVersion.bump(using=db)
+        images.delete_when_unused(dropped_upload, db)
         if comic_ids is not None:
             # Only comics that still exist (a local comic may have been deleted since).
             existing = Comic.objects.using(db).filter(id__in=comic_ids).values_list("id", flat=True)
