@@ -2,6 +2,7 @@
 change form, served content-addressed (ETag, 304, Range), refused when not an image, kept by
 imports and removed with every file by "Reset to Marvel's data"."""
 
+import copy
 import hashlib
 import io
 
@@ -9,9 +10,11 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
 from characters import images
+from characters.models import Character
 from tests.support.page_data import make_character
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +233,55 @@ def test_a_new_upload_replaces_the_old_files(
     assert uploaded.image_upload != old
     assert not default_storage.exists(images.stored_name(old, "original"))
     assert uploaded.local_edits["image"] == [uploaded.thumbnail_path, uploaded.thumbnail_extension]
+
+
+def test_a_re_import_keeps_the_upload_and_a_reset_shows_marvels_latest(
+    admin_client, tmp_path, django_capture_on_commit_callbacks
+):
+    from tests.test_import_ownership import IRON_MAN, raw_records, seed, write
+
+    records = raw_records()
+    path = write(tmp_path, records)
+    seed(path)
+    iron_man = Character.objects.get(pk=IRON_MAN)
+    assert post_upload(admin_client, iron_man, picture()).status_code == 302
+    iron_man.refresh_from_db()
+    sha = iron_man.image_upload
+
+    newer = copy.deepcopy(records)
+    record = next(r for r in newer if r["id"] == IRON_MAN)
+    record["thumbnail"] = {
+        "path": "http://i.annihil.us/u/prod/marvel/i/mg/new/iron",
+        "extension": "png",
+    }
+    record["modified"] = "2030-01-01T00:00:00-0500"
+    result, _ = seed(write(tmp_path, newer, "newer.json"))
+    assert result["local_edits_kept"] >= 1
+    iron_man.refresh_from_db()
+    assert iron_man.image_upload == sha
+    assert iron_man.local_edits["image"] == [record["thumbnail"]["path"], "png"]
+    assert default_storage.exists(images.stored_name(sha, "card"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            CHANGELIST, {"action": "reset_to_marvel", "_selected_action": [str(IRON_MAN)]}
+        )
+    iron_man.refresh_from_db()
+    assert (iron_man.image_upload, iron_man.thumbnail_path) == (None, record["thumbnail"]["path"])
+    assert not default_storage.exists(images.stored_name(sha, "card"))
+
+
+def test_an_upload_costs_no_more_than_three_round_trips_on_the_public_page(
+    admin_client, client, hulk
+):
+    def page_queries():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(hulk.get_absolute_url()).status_code == 200
+        return len(queries)
+
+    before = page_queries()
+    assert post_upload(admin_client, hulk, picture()).status_code == 302
+    hulk.refresh_from_db()
+    after = page_queries()
+    assert after <= before + 3
+    assert hulk.upload_url("detail") in client.get(hulk.get_absolute_url()).content.decode()
