@@ -140,9 +140,10 @@ def delete_when_unused(sha256: str | None, using: str) -> None:
     transaction.on_commit(delete, using=using)
 
 
-def content_type_of(storage, name: str, head: bytes) -> str:
-    """A stored image's content type: the storage's metadata (GridFS), else its bytes."""
-    if content_type := getattr(storage, "content_type", lambda name: None)(name):
+def content_type_of(file, head: bytes) -> str:
+    """A stored image's content type: from the storage's metadata (GridFS, read with the file),
+    else from its first bytes (files on disk: always bytes we encoded), never from its name."""
+    if content_type := getattr(file, "content_type", None):
         return content_type
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"

@@ -214,8 +214,7 @@ class ImageView(View):
                 data = file.read()
         except FileNotFoundError:
             raise Http404("No such image.") from None
-        name = images.stored_name(sha256, variant)
-        headers["Content-Type"] = images.content_type_of(default_storage, name, data[:16])
+        headers["Content-Type"] = images.content_type_of(file, data[:16])
         wanted = request.headers.get("Range")
         if not images.range_applies(wanted, request.headers.get("If-Range"), etag):
             return HttpResponse(data, headers=headers)

@@ -52,16 +52,6 @@ class GridFSStorage(Storage):
         file.content_type = (stream.metadata or {}).get("content_type")
         return file
 
-    def open_range(self, name: str, start: int, length: int) -> bytes:
-        """`length` bytes from `start`: only the chunks holding them are read."""
-        with self.bucket.open_download_stream_by_name(name) as stream:
-            stream.seek(start)
-            return stream.read(length)
-
-    def content_type(self, name: str) -> str | None:
-        file = self._newest(name)
-        return (file or {}).get("metadata", {}).get("content_type")
-
     def exists(self, name):
         return self._newest(name) is not None
 
