@@ -7,8 +7,10 @@ queries, whatever the page size and however many comics a character has.
 
 from functools import cached_property, lru_cache, partial
 
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import (
+    FileResponse,
     Http404,
     HttpResponse,
     HttpResponseNotModified,
@@ -210,13 +212,21 @@ class ImageView(View):
         if etag in asked or "*" in asked:
             return HttpResponseNotModified(headers=headers)
         try:
-            with default_storage.open(images.stored_name(sha256, variant)) as file:
-                data = file.read()
+            file = default_storage.open(images.stored_name(sha256, variant))
         except FileNotFoundError:
             raise Http404("No such image.") from None
-        headers["Content-Type"] = images.content_type_of(file, data[:16])
+        head = file.read(16)
+        file.seek(0)
+        headers["Content-Type"] = images.content_type_of(file, head)
         wanted = request.headers.get("Range")
-        if not images.range_applies(wanted, request.headers.get("If-Range"), etag):
+        partial = images.range_applies(wanted, request.headers.get("If-Range"), etag)
+        if not partial and not isinstance(file, ContentFile):
+            # A file on disk: sent by the server (sendfile), the type ours not a guess.
+            content_type = headers.pop("Content-Type")
+            return FileResponse(file, content_type=content_type, headers=headers)
+        with file:
+            data = file.read()
+        if not partial:
             return HttpResponse(data, headers=headers)
         span = images.byte_range(wanted, len(data))
         if span is None:

@@ -15,6 +15,8 @@ from django.db import connections
 from django.utils.deconstruct import deconstructible
 
 BUCKET = "uploads"
+# Most images fit in one chunk: one read of the chunks collection serves them.
+CHUNK_BYTES = 4 * 1024 * 1024
 
 
 @deconstructible
@@ -27,7 +29,9 @@ class GridFSStorage(Storage):
     def bucket(self) -> gridfs.GridFSBucket:
         connection = connections[self.using]
         connection.ensure_connection()
-        return gridfs.GridFSBucket(connection.database, bucket_name=self.bucket_name)
+        return gridfs.GridFSBucket(
+            connection.database, bucket_name=self.bucket_name, chunk_size_bytes=CHUNK_BYTES
+        )
 
     def _newest(self, name: str) -> dict | None:
         files = connections[self.using].database[f"{self.bucket_name}.files"]
