@@ -353,26 +353,33 @@ class OwnershipAdminMixin(OneTransactionMixin):
             return super().save_model(request, obj, form, change)
         # Only what this editor changed is written; the other fields keep their current
         # values (someone may have saved since the form was opened).
-        fields = ownership.fields_of_groups(type(obj), form.changed_data)
+        read = {name: getattr(obj, name) for name in self.changed_besides_form}
+        besides = self.save_besides_form(obj, form)
+        fields = ownership.fields_of_groups(type(obj), [*form.changed_data, *besides])
         for name, field in form.fields.items():
             untouched = name not in fields and name in form.initial and name != "opened_version"
             if untouched and not isinstance(field, forms.ModelMultipleChoiceField):
                 setattr(obj, name, form.initial[name])
+
+        def value(name, values):
+            return values.get(name) if name in form.fields else getattr(obj, name)
+
         ownership.note_edits(
             obj,
-            {name: form.initial.get(name) for name in fields},
-            {name: form.cleaned_data.get(name) for name in fields},
+            {name: read[name] if name in read else form.initial.get(name) for name in fields},
+            {name: value(name, form.cleaned_data) for name in fields},
         )
-        besides = self.save_besides_form(obj, form)
         obj.updated_at = timezone.now()
         columns = [name for name in fields if not type(obj)._meta.get_field(name).many_to_many]
-        columns += besides
         obj.save_if_version([*columns, "local_edits", "updated_at"])
         CatalogueVersion.bump(using=obj._state.db)  # update() sends no post_save
         return None
 
+    # Editable fields set by save_besides_form, not by a form field of the same name.
+    changed_besides_form: tuple[str, ...] = ()
+
     def save_besides_form(self, obj, form) -> list[str]:
-        """Columns a change writes besides the form's model fields (after its edits are noted)."""
+        """Set on `obj` what a change writes besides the form's model fields; the names."""
         return []
 
     @admin.action(description="Reset to Marvel's data")
@@ -487,19 +494,17 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
             obj.image_upload = images.store(prepared)
         return super().save_model(request, obj, form, change)
 
+    changed_besides_form = ("image_upload",)
+
     def save_besides_form(self, obj, form) -> list[str]:
         """An upload: stored (outside the transaction: content-addressed, so a retry finds it),
-        and an edit of the "image" group, Marvel's value noted as any edit's."""
+        and an edit of the "image" group like any other."""
         if (prepared := form.cleaned_data.get("upload")) is None:
             return []
         replaced = obj.image_upload
         obj.image_upload = images.store(prepared)
         if replaced != obj.image_upload:
             images.delete_when_unused(replaced, obj._state.db)
-        edits = dict(obj.local_edits or {})
-        if not obj.is_local and "image" not in edits:
-            edits["image"] = [form.initial.get(field) for field in Character.EDITABLE["image"]]
-            obj.local_edits = edits
         return ["image_upload"]
 
     @admin.display(description="comics linked")

@@ -82,7 +82,7 @@ class LocalIdModel(models.Model):
     """A model keyed by Marvel's id that numbers rows added here after LOCAL_ID_START, and
     remembers which of Marvel's fields were edited here (characters/ownership.py)."""
 
-    # What an editor may change, in groups owned as one ("image" is path and extension):
+    # What an editor may change, in groups owned as one ("image": path, extension, upload):
     # group name -> model fields. A group edited here keeps its local value on imports.
     EDITABLE: dict[str, tuple[str, ...]] = {}
 
@@ -602,7 +602,7 @@ class Character(DerivedFieldsModel, LocalIdModel):
     EDITABLE = {
         "name": ("name",),
         "description": ("description",),
-        "image": ("thumbnail_path", "thumbnail_extension"),
+        "image": ("thumbnail_path", "thumbnail_extension", "image_upload"),
         "links": ("urls",),
         "comics": ("comics",),
     }

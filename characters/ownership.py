@@ -76,14 +76,21 @@ def note_edits(row: LocalIdModel, before: Mapping[str, Any], after: Mapping[str,
     row.local_edits = edits or None
 
 
+def values_groups(row: LocalIdModel) -> list[str]:
+    """`row`'s locally edited groups that are still editable."""
+    return [group for group in row.local_edits or {} if group in type(row).EDITABLE]
+
+
 def marvel_values(row: LocalIdModel) -> dict[str, Any]:
     """Field values Marvel has for `row`'s locally edited groups."""
     values = {}
-    for group, value in (row.local_edits or {}).items():
-        fields = type(row).EDITABLE.get(group)
-        if fields is None:  # a group no longer editable: nothing to restore
-            continue
-        values |= dict(zip(fields, [value] if len(fields) == 1 else value, strict=True))
+    for group in values_groups(row):
+        fields, value = type(row).EDITABLE[group], row.local_edits[group]
+        value = [value] if len(fields) == 1 else list(value)
+        # A group that gained a field since it was noted: Marvel has none of the new field
+        # (the image's upload).
+        value += [None] * (len(fields) - len(value))
+        values |= dict(zip(fields, value, strict=True))
     return values
 
 
@@ -95,13 +102,10 @@ def reset_to_marvel(row: LocalIdModel) -> list[str]:
         return []
     values = marvel_values(row)
     comic_ids = values.pop("comics", None)
+    # An editor's uploaded image goes with the "image" group (Marvel has none): its files too.
+    dropped_upload = getattr(row, "image_upload", None) if "image" in values_groups(row) else None
     for field, value in values.items():
         setattr(row, field, value)
-    # An editor's uploaded image goes with the "image" group: Marvel's shows again.
-    dropped_upload = getattr(row, "image_upload", None) if "image" in groups else None
-    if dropped_upload:
-        row.image_upload = None
-        values["image_upload"] = None
     row.local_edits = None
     db = row._state.db
     row.updated_at = timezone.now()

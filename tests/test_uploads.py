@@ -75,7 +75,7 @@ def test_an_upload_is_re_encoded_and_stored_in_three_sizes(admin_client, hulk):
     hulk.refresh_from_db()
     sha = hulk.image_upload
     assert len(sha) == 64
-    assert hulk.local_edits["image"] == [hulk.thumbnail_path, hulk.thumbnail_extension]
+    assert hulk.local_edits["image"] == [hulk.thumbnail_path, hulk.thumbnail_extension, None]
     with default_storage.open(images.stored_name(sha, "original")) as file:
         original = file.read()
     assert hashlib.sha256(original).hexdigest() == sha
@@ -236,7 +236,8 @@ def test_a_new_upload_replaces_the_old_files(
     uploaded.refresh_from_db()
     assert uploaded.image_upload != old
     assert not default_storage.exists(images.stored_name(old, "original"))
-    assert uploaded.local_edits["image"] == [uploaded.thumbnail_path, uploaded.thumbnail_extension]
+    marvels = [uploaded.thumbnail_path, uploaded.thumbnail_extension, None]
+    assert uploaded.local_edits["image"] == marvels
 
 
 def test_a_re_import_keeps_the_upload_and_a_reset_shows_marvels_latest(
@@ -263,7 +264,7 @@ def test_a_re_import_keeps_the_upload_and_a_reset_shows_marvels_latest(
     assert result["local_edits_kept"] >= 1
     iron_man.refresh_from_db()
     assert iron_man.image_upload == sha
-    assert iron_man.local_edits["image"] == [record["thumbnail"]["path"], "png"]
+    assert iron_man.local_edits["image"] == [record["thumbnail"]["path"], "png", None]
     assert default_storage.exists(images.stored_name(sha, "card"))
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -289,3 +290,40 @@ def test_an_upload_costs_no_more_than_three_round_trips_on_the_public_page(
     after = page_queries()
     assert after <= before + 3
     assert hulk.upload_url("detail") in client.get(hulk.get_absolute_url()).content.decode()
+
+
+@pytest.fixture
+def imported_with_upload(admin_client, tmp_path):
+    from tests.test_import_ownership import IRON_MAN, raw_records, seed, write
+
+    path = write(tmp_path, raw_records())
+    seed(path)
+    iron_man = Character.objects.get(pk=IRON_MAN)
+    assert post_upload(admin_client, iron_man, picture()).status_code == 302
+    iron_man.refresh_from_db()
+    return path, iron_man
+
+
+def test_an_unchanged_re_import_keeps_the_upload_owned_here(imported_with_upload):
+    from tests.test_import_ownership import seed
+
+    path, iron_man = imported_with_upload
+    marvels = iron_man.local_edits["image"]
+    seed(path)
+    iron_man.refresh_from_db()
+    assert iron_man.image_upload is not None
+    assert iron_man.local_edits["image"] == marvels
+
+
+def test_overwriting_local_edits_drops_the_upload_and_its_files(
+    imported_with_upload, django_capture_on_commit_callbacks
+):
+    from tests.test_import_ownership import seed
+
+    path, iron_man = imported_with_upload
+    sha = iron_man.image_upload
+    with django_capture_on_commit_callbacks(execute=True):
+        seed(path, "--overwrite-local-edits")
+    iron_man.refresh_from_db()
+    assert (iron_man.image_upload, iron_man.local_edits) == (None, None)
+    assert not default_storage.exists(images.stored_name(sha, "original"))
