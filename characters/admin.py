@@ -419,7 +419,7 @@ class CharacterForm(VersionedForm):
         required=False,
         help_text="JPEG, PNG or WebP, at most 5 MB and 4,096 px a side. Shown instead of "
         "Marvel's image; imports keep it, “Reset to Marvel's data” removes it.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
 
     def __init__(self, *args, **kwargs):
@@ -477,7 +477,7 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="")
     def thumbnail(self, obj):
-        # none, or not an http(s) URL
+        # The upload, else Marvel's: none, or not an http(s) URL, is "–".
         if not (url := obj.upload_url("card") or obj.image_url("standard_medium")):
             return "–"
         return format_html('<img src="{}" alt="" width="50" height="50" loading="lazy">', url)
