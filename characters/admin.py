@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from characters import ownership
+from characters import images, ownership
 from characters.models import (
     CatalogueVersion,
     Character,
@@ -353,21 +353,34 @@ class OwnershipAdminMixin(OneTransactionMixin):
             return super().save_model(request, obj, form, change)
         # Only what this editor changed is written; the other fields keep their current
         # values (someone may have saved since the form was opened).
-        fields = ownership.fields_of_groups(type(obj), form.changed_data)
+        read = {name: getattr(obj, name) for name in self.changed_besides_form}
+        besides = self.save_besides_form(obj, form)
+        fields = ownership.fields_of_groups(type(obj), [*form.changed_data, *besides])
         for name, field in form.fields.items():
             untouched = name not in fields and name in form.initial and name != "opened_version"
             if untouched and not isinstance(field, forms.ModelMultipleChoiceField):
                 setattr(obj, name, form.initial[name])
+
+        def value(name, values):
+            return values.get(name) if name in form.fields else getattr(obj, name)
+
         ownership.note_edits(
             obj,
-            {name: form.initial.get(name) for name in fields},
-            {name: form.cleaned_data.get(name) for name in fields},
+            {name: read[name] if name in read else form.initial.get(name) for name in fields},
+            {name: value(name, form.cleaned_data) for name in fields},
         )
         obj.updated_at = timezone.now()
         columns = [name for name in fields if not type(obj)._meta.get_field(name).many_to_many]
         obj.save_if_version([*columns, "local_edits", "updated_at"])
         CatalogueVersion.bump(using=obj._state.db)  # update() sends no post_save
         return None
+
+    # Editable fields set by save_besides_form, not by a form field of the same name.
+    changed_besides_form: tuple[str, ...] = ()
+
+    def save_besides_form(self, obj, form) -> list[str]:
+        """Set on `obj` what a change writes besides the form's model fields; the names."""
+        return []
 
     @admin.action(description="Reset to Marvel's data")
     def reset_to_marvel(self, request, queryset):
@@ -400,6 +413,24 @@ class KeptCountMixin:
         return self.paginator(queryset, per_page, orphans, allow_empty_first_page, count=count)
 
 
+class CharacterForm(VersionedForm):
+    upload = forms.FileField(
+        label="Upload an image",
+        required=False,
+        help_text="JPEG, PNG or WebP, at most 5 MB and 4,096 px a side. Shown instead of "
+        "Marvel's image; imports keep it, “Reset to Marvel's data” removes it.",
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["upload"].show_hidden_initial = False
+
+    def clean_upload(self) -> images.Prepared | None:
+        upload = self.cleaned_data.get("upload")
+        return images.prepare(upload) if upload else None
+
+
 @admin.register(Character)
 class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -417,12 +448,13 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
     search_help_text = "Search by name (as the public list does) or Marvel id."
     ordering = ("sort_name", "id")
     autocomplete_fields = ("comics",)
+    form = CharacterForm
     list_per_page = 50
     formfield_overrides = URL_FIELDS
     readonly_fields = ("id", "ownership", "preview", *CHARACTER_IMPORT_FIELDS)
     fieldsets = (
         (None, {"fields": ("id", "ownership", "name", "description", "comics")}),
-        ("Image", {"fields": ("preview", "thumbnail_path", "thumbnail_extension")}),
+        ("Image", {"fields": ("preview", "upload", "thumbnail_path", "thumbnail_extension")}),
         ("Links", {"fields": ("urls",)}),
         (
             "Import metadata (from Marvel; read-only)",
@@ -445,15 +477,35 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="")
     def thumbnail(self, obj):
-        if not (url := obj.image_url("standard_medium")):  # none, or not an http(s) URL
+        # The upload, else Marvel's: none, or not an http(s) URL, is "–".
+        if not (url := obj.upload_url("card") or obj.image_url("standard_medium")):
             return "–"
         return format_html('<img src="{}" alt="" width="50" height="50" loading="lazy">', url)
 
     @admin.display(description="image")
     def preview(self, obj):
-        if not (url := obj.image_url()):
+        if not (url := obj.upload_url("detail") or obj.image_url()):
             return "No image"
-        return format_html('<img src="{}" alt="{}" width="150">', url, obj.name)
+        shown = "Uploaded here" if obj.image_upload else "Marvel's"
+        return format_html('<img src="{}" alt="{}" width="150"><p>{}</p>', url, obj.name, shown)
+
+    def save_model(self, request, obj, form, change):
+        if not change and (prepared := form.cleaned_data.get("upload")):
+            obj.image_upload = images.store(prepared)
+        return super().save_model(request, obj, form, change)
+
+    changed_besides_form = ("image_upload",)
+
+    def save_besides_form(self, obj, form) -> list[str]:
+        """An upload: stored (outside the transaction: content-addressed, so a retry finds it),
+        and an edit of the "image" group like any other."""
+        if (prepared := form.cleaned_data.get("upload")) is None:
+            return []
+        replaced = obj.image_upload
+        obj.image_upload = images.store(prepared)
+        if replaced != obj.image_upload:
+            images.delete_when_unused(replaced, obj._state.db)
+        return ["image_upload"]
 
     @admin.display(description="comics linked")
     def comics_linked(self, obj):

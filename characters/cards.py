@@ -31,7 +31,7 @@ def cards(characters) -> list[Card]:
             Card(
                 character=character,
                 url=character.get_absolute_url(),
-                image_url=character.image_url(CARD_IMAGE),
+                image_url=character.upload_url("card") or character.image_url(CARD_IMAGE),
                 comics=shown,
                 more_comics=max(len(linked), character.comics_available) - len(shown),
             )

@@ -82,7 +82,7 @@ class LocalIdModel(models.Model):
     """A model keyed by Marvel's id that numbers rows added here after LOCAL_ID_START, and
     remembers which of Marvel's fields were edited here (characters/ownership.py)."""
 
-    # What an editor may change, in groups owned as one ("image" is path and extension):
+    # What an editor may change, in groups owned as one ("image": path, extension, upload):
     # group name -> model fields. A group edited here keeps its local value on imports.
     EDITABLE: dict[str, tuple[str, ...]] = {}
 
@@ -602,7 +602,7 @@ class Character(DerivedFieldsModel, LocalIdModel):
     EDITABLE = {
         "name": ("name",),
         "description": ("description",),
-        "image": ("thumbnail_path", "thumbnail_extension"),
+        "image": ("thumbnail_path", "thumbnail_extension", "image_upload"),
         "links": ("urls",),
         "comics": ("comics",),
     }
@@ -612,6 +612,11 @@ class Character(DerivedFieldsModel, LocalIdModel):
     # Marvel's image parts: URL = f"{path}/{variant}.{extension}" (variants: portrait_xlarge, ...)
     thumbnail_path = models.URLField(max_length=300, blank=True)
     thumbnail_extension = models.CharField(max_length=10, blank=True)
+    # An editor's upload (characters/images.py): the sha256 its files are stored under; shown
+    # instead of Marvel's image. Part of the "image" group: imports keep it, a reset removes it.
+    image_upload = models.CharField(  # noqa: DJ001
+        "uploaded image", max_length=64, null=True, blank=True, editable=False
+    )
     modified = models.DateTimeField(
         "modified at Marvel", null=True, blank=True, help_text="Marvel's own last-modified time."
     )
@@ -711,6 +716,12 @@ class Character(DerivedFieldsModel, LocalIdModel):
             links.bulk_create([link(character_id=self.pk, comic_id=c) for c in new])
         if gone or new:
             CatalogueVersion.bump(using=self._state.db)
+
+    def upload_url(self, variant: str) -> str:
+        """The URL of the editor's upload in this size ("card", "detail", "original"), or ""."""
+        if not self.image_upload:
+            return ""
+        return reverse("characters:image", args=[self.image_upload, variant])
 
     def image_url(self, variant: str = "portrait_xlarge") -> str:
         """Marvel's CDN URL for this image size, or "" when there is no image."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from characters import images
 from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter, LocalIdModel
 from marvelsite.transactions import atomic
 
@@ -75,14 +76,21 @@ def note_edits(row: LocalIdModel, before: Mapping[str, Any], after: Mapping[str,
     row.local_edits = edits or None
 
 
+def values_groups(row: LocalIdModel) -> list[str]:
+    """`row`'s locally edited groups that are still editable."""
+    return [group for group in row.local_edits or {} if group in type(row).EDITABLE]
+
+
 def marvel_values(row: LocalIdModel) -> dict[str, Any]:
     """Field values Marvel has for `row`'s locally edited groups."""
     values = {}
-    for group, value in (row.local_edits or {}).items():
-        fields = type(row).EDITABLE.get(group)
-        if fields is None:  # a group no longer editable: nothing to restore
-            continue
-        values |= dict(zip(fields, [value] if len(fields) == 1 else value, strict=True))
+    for group in values_groups(row):
+        fields, value = type(row).EDITABLE[group], row.local_edits[group]
+        value = [value] if len(fields) == 1 else list(value)
+        # A group that gained a field since it was noted: Marvel has none of the new field
+        # (the image's upload).
+        value += [None] * (len(fields) - len(value))
+        values |= dict(zip(fields, value, strict=True))
     return values
 
 
@@ -94,6 +102,8 @@ def reset_to_marvel(row: LocalIdModel) -> list[str]:
         return []
     values = marvel_values(row)
     comic_ids = values.pop("comics", None)
+    # An editor's uploaded image goes with the "image" group (Marvel has none): its files too.
+    dropped_upload = getattr(row, "image_upload", None) if "image" in values_groups(row) else None
     for field, value in values.items():
         setattr(row, field, value)
     row.local_edits = None
@@ -104,6 +114,7 @@ def reset_to_marvel(row: LocalIdModel) -> list[str]:
         # admin runs the action again from its reads (characters/admin.py).
         row.save_if_version([*values, "local_edits", "updated_at"], using=db)
         CatalogueVersion.bump(using=db)
+        images.delete_when_unused(dropped_upload, db)
         if comic_ids is not None:
             # Only comics that still exist (a local comic may have been deleted since).
             existing = Comic.objects.using(db).filter(id__in=comic_ids).values_list("id", flat=True)

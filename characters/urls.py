@@ -19,6 +19,24 @@ class MarvelIdConverter:
 
 register_converter(MarvelIdConverter, "marvel_id")
 
+
+class Sha256Converter:
+    regex = "[0-9a-f]{64}"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
+class ImageVariantConverter(Sha256Converter):
+    regex = "original|card|detail"
+
+
+register_converter(Sha256Converter, "sha256")
+register_converter(ImageVariantConverter, "image_variant")
+
 app_name = "characters"
 
 urlpatterns = [
@@ -30,4 +48,9 @@ urlpatterns = [
         "characters/<marvel_id:pk>/<str:slug>/", views.CharacterDetailView.as_view(), name="detail"
     ),
     path("comics/<marvel_id:pk>/", views.ComicDetailView.as_view(), name="comic"),
+    path(
+        "images/<sha256:sha256>/<image_variant:variant>/",
+        views.ImageView.as_view(),
+        name="image",
+    ),
 ]

@@ -7,13 +7,24 @@ queries, whatever the page size and however many comics a character has.
 
 from functools import cached_property, lru_cache, partial
 
-from django.http import Http404, HttpResponsePermanentRedirect, QueryDict
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponsePermanentRedirect,
+    QueryDict,
+)
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, ListView, TemplateView
 
+from characters import images
 from characters.cards import cards
 from characters.forms import FEATURED_COUNT, SORT_LABELS, CharacterFilterForm, FeaturedForm
 from characters.models import SERIES_ISSUES_SHOWN, Character, Comic, IndexedPaginator
@@ -162,7 +173,7 @@ class CharacterDetailView(CachedPageMixin, CardsMixin, DetailView):
     def get_context_data(self, **kwargs):
         character = self.object
         return super().get_context_data(
-            image_url=character.image_url(DETAIL_IMAGE),
+            image_url=character.upload_url("detail") or character.image_url(DETAIL_IMAGE),
             comics=Comic.objects.titles_by_character([character.id]).get(character.id, []),
             links=character.safe_links(),
             **kwargs,
@@ -180,3 +191,47 @@ class ComicDetailView(CachedPageMixin, CardsMixin, DetailView):
             more_issues=len(issues) > SERIES_ISSUES_SHOWN,
             **kwargs,
         )
+
+
+# --- editors' uploaded images ---------------------------------------------------------------
+
+
+class ImageView(View):
+    """An uploaded image by its sha256 and size. The URL names the content, so a client's copy
+    is never stale: kept for a year, and a revalidation is answered without reading anything."""
+
+    def get(self, request, sha256, variant):
+        etag = f'"{sha256}-{variant}"'
+        headers = {
+            "ETag": etag,
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+            "Accept-Ranges": "bytes",
+        }
+        asked = images.etags(request.headers.get("If-None-Match", ""))
+        if etag in asked or "*" in asked:
+            return HttpResponseNotModified(headers=headers)
+        try:
+            file = default_storage.open(images.stored_name(sha256, variant))
+        except FileNotFoundError:
+            raise Http404("No such image.") from None
+        head = file.read(16)
+        file.seek(0)
+        headers["Content-Type"] = images.content_type_of(file, head)
+        wanted = request.headers.get("Range")
+        partial = images.range_applies(wanted, request.headers.get("If-Range"), etag)
+        if not partial and not isinstance(file, ContentFile):
+            # A file on disk: sent by the server (sendfile), the type ours not a guess.
+            content_type = headers.pop("Content-Type")
+            return FileResponse(file, content_type=content_type, headers=headers)
+        with file:
+            data = file.read()
+        if not partial:
+            return HttpResponse(data, headers=headers)
+        span = images.byte_range(wanted, len(data))
+        if span is None:
+            headers["Content-Range"] = f"bytes */{len(data)}"
+            return HttpResponse(status=416, headers=headers)
+        start, end = span
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        return HttpResponse(data[start : end + 1], status=206, headers=headers)

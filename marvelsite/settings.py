@@ -186,8 +186,20 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Editors' uploaded images (characters/images.py): GridFS in the site's own MongoDB database,
+# so they are replicated and backed up with the data; on SQLite, files under the data folder.
+UPLOADS_STORAGE = (
+    {"BACKEND": "characters.store.gridfs.GridFSStorage"}
+    if ON_MONGODB
+    else {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": Path(os.environ.get("MARVELSITE_DATA_DIR") or BASE_DIR / "var") / "uploads"
+        },
+    }
+)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": UPLOADS_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 

@@ -24,10 +24,14 @@ CHANGELIST = "/admin/characters/character/"
 EDITED = "Tony Stark, as our editors tell it."
 
 
-@pytest.fixture(scope="module")
-def raw():
+def raw_records():
     every = json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"]
     return [*every[:10], every[606]]  # 3-D Man first, Iron Man last
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return raw_records()
 
 
 def write(tmp_path, records, name="characters.json"):

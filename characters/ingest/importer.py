@@ -45,7 +45,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
-from characters import ownership
+from characters import images, ownership
 from characters.ingest.records import CharacterRecord, ComicRef, ParsedPage
 from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter, RowChanged
 from marvelsite.transactions import atomic, has_transactions
@@ -59,6 +59,7 @@ CHARACTER_FIELDS = (
     "resource_uri",
     "comics_available",
     "urls",
+    "image_upload",  # an editor's (characters/images.py): Marvel's value is always none
 )
 COMIC_FIELDS = ("title", "resource_uri")
 # Comics an import remembers between pages (about 300 bytes each); see Importer.__init__.
@@ -528,7 +529,7 @@ class Importer:
         """Fields changed for a stored character, and whether its links stay as they are.
         A new digest alone (the record changed only where an edit here holds, or a comic's
         title; a character stored before digests) is written without counting an update."""
-        incoming = _character_values(record)
+        incoming = _character_values(record) | {"image_upload": None}
         current = _stored_character(stored)
         comics = {"comics": [comic.id for comic in record.comics]}, {"comics": list(have)}
         values, edits, kept = self._own(
@@ -538,6 +539,8 @@ class Importer:
         if self.overwrite and stored["local_edits"]:
             groups = sorted(stored["local_edits"])
             plan.restored.append((Character, record.id, values["name"], CHANGE, groups))
+            if stored["image_upload"]:
+                plan.uploads_dropped.append(stored["image_upload"])
         changed = _changed_fields(values, current)
         if edits != stored["local_edits"]:
             changed.append("local_edits")
@@ -643,6 +646,8 @@ class Importer:
             DeletedCharacter.objects.using(db).filter(id__in=plan.tombstones_lifted).delete()
         if log_entries:
             LogEntry.objects.using(db).bulk_create(log_entries)
+        for sha256 in plan.uploads_dropped:
+            images.delete_when_unused(sha256, db)
 
 
 @dataclass
@@ -673,6 +678,7 @@ class _Plan:
     links_gone: list = field(default_factory=list)
     tombstones_lifted: list = field(default_factory=list)
     restored: list = field(default_factory=list)  # (model, id, name, flag, groups): log entries
+    uploads_dropped: list = field(default_factory=list)  # sha256s: files deleted once committed
 
     def written(self) -> dict:
         """{model: {id: the row's (version, updated_at or None[, marvel_digest]) once written}}."""
