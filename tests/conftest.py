@@ -1,5 +1,8 @@
 import pytest
 
+# The browser tests' fixtures (chromium_path, shots).
+pytest_plugins = ["tests.support.browser"]
+
 
 def pytest_report_header(config):
     from django.conf import settings

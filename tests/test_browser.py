@@ -9,59 +9,22 @@ Required when CI=true; skipped locally, with the reason, only when no Chromium i
 Never `playwright install`: the browser is Debian's (/usr/bin/chromium), offline.
 """
 
-import os
 import re
-import shutil
-import time
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # requirements/dev.txt has it; say so rather than fail obscurely
-    sync_playwright = None
-
 from characters.models import Comic
+from tests.support.browser import (
+    CHROMIUM_ARGS,
+    only_loopback,
+    sync_playwright,
+    wait_until,
+    watch_csp,
+)
 from tests.support.page_data import make_character, make_many
 
-CHROMIUM = os.environ.get("MARVELSITE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-# Without the networking flags Chromium keeps calling home on a closed network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
-IN_CI = os.environ.get("CI") == "true"
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def chromium_path():
-    if sync_playwright is None:
-        pytest.fail("playwright is not installed: pip install -r requirements/dev.txt")
-    if not Path(CHROMIUM).exists():
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"CI=true requires the browser test: {reason}")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture
-def shots(on_mongodb):
-    folder = ARTIFACTS / ("mongodb" if on_mongodb else "sqlite")
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
-    return folder
 
 
 @pytest.fixture
@@ -84,45 +47,6 @@ def site(live_server, settings, django_user_model, monkeypatch):
     # each query. The test itself makes no query while the browser runs (the server thread does).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     return live_server.url, spidey
-
-
-def only_loopback(route):
-    """Tests talk to 127.0.0.1 only: Marvel's image CDN and anything else is refused."""
-    if route.request.url.startswith(("http://127.0.0.1", "http://localhost")):
-        route.continue_()
-    else:
-        route.abort()
-
-
-# Reports every Content-Security-Policy violation to the console, where the test collects it
-# (Chromium also logs its own "Refused to ..." line). Playwright's init scripts are not
-# subject to the page's policy.
-REPORT_CSP_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (e) =>
-  console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI} at ${e.documentURI}`));
-"""
-
-
-def watch_csp(context, violations):
-    context.add_init_script(REPORT_CSP_VIOLATIONS)
-    context.on(
-        "console",
-        lambda message: (
-            violations.append(message.text)
-            if "CSP violation" in message.text or "Content Security Policy" in message.text
-            else None
-        ),
-    )
-
-
-def wait_until(page, expression, seconds=15.0):
-    """Poll `expression` until it is true. Playwright's wait_for_function evaluates its predicate
-    with eval(), which the pages' policy refuses ('unsafe-eval'); page.evaluate is not subject
-    to it."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"not true after {seconds:g}s: {expression}"
-        page.wait_for_timeout(50)
 
 
 def card_ids(page):

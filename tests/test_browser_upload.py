@@ -8,16 +8,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from characters.models import Character
-from tests.support.page_data import make_character
-from tests.test_browser import (  # noqa: F401 fixtures
+from tests.support.browser import (
     CHROMIUM_ARGS,
-    chromium_path,
     only_loopback,
-    shots,
     sync_playwright,
     wait_until,
     watch_csp,
 )
+from tests.support.page_data import make_character
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,7 +44,7 @@ LOADED = (
 )
 
 
-def test_upload_an_image_through_the_admin(chromium_path, site, shots):  # noqa: F811
+def test_upload_an_image_through_the_admin(chromium_path, site, shots):
     base, hulk, picture = site
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

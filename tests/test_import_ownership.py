@@ -4,47 +4,26 @@ later changes, and the explicit way back (--overwrite-local-edits).
 """
 
 import copy
-import gzip
-import io
 import json
 
 import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from characters.ingest.importer import Link
-from characters.ingest.recordings import BUNDLED_DATASET
 from characters.models import Character, Comic, DeletedCharacter
+from tests.support.seeded_files import IRON_MAN, THREE_D_MAN, raw_records, seed, write
 
 pytestmark = pytest.mark.django_db
 
-IRON_MAN, THREE_D_MAN = 1009368, 1011334
 CHANGELIST = "/admin/characters/character/"
 EDITED = "Tony Stark, as our editors tell it."
-
-
-def raw_records():
-    every = json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"]
-    return [*every[:10], every[606]]  # 3-D Man first, Iron Man last
 
 
 @pytest.fixture(scope="module")
 def raw():
     return raw_records()
-
-
-def write(tmp_path, records, name="characters.json"):
-    path = tmp_path / name
-    path.write_text(json.dumps(records))
-    return path
-
-
-def seed(path, *args):
-    out = io.StringIO()
-    call_command("seed_marvel", "--path", str(path), "--json", "--db-wait", "1", *args, stdout=out)
-    lines = out.getvalue().strip().splitlines()
-    return json.loads(lines[-1]), lines[-2]
 
 
 def comic_ids(record):

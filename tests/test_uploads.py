@@ -243,7 +243,7 @@ def test_a_new_upload_replaces_the_old_files(
 def test_a_re_import_keeps_the_upload_and_a_reset_shows_marvels_latest(
     admin_client, tmp_path, django_capture_on_commit_callbacks
 ):
-    from tests.test_import_ownership import IRON_MAN, raw_records, seed, write
+    from tests.support.seeded_files import IRON_MAN, raw_records, seed, write
 
     records = raw_records()
     path = write(tmp_path, records)
@@ -294,7 +294,7 @@ def test_an_upload_costs_no_more_than_three_round_trips_on_the_public_page(
 
 @pytest.fixture
 def imported_with_upload(admin_client, tmp_path):
-    from tests.test_import_ownership import IRON_MAN, raw_records, seed, write
+    from tests.support.seeded_files import IRON_MAN, raw_records, seed, write
 
     path = write(tmp_path, raw_records())
     seed(path)
@@ -305,7 +305,7 @@ def imported_with_upload(admin_client, tmp_path):
 
 
 def test_an_unchanged_re_import_keeps_the_upload_owned_here(imported_with_upload):
-    from tests.test_import_ownership import seed
+    from tests.support.seeded_files import seed
 
     path, iron_man = imported_with_upload
     marvels = iron_man.local_edits["image"]
@@ -318,7 +318,7 @@ def test_an_unchanged_re_import_keeps_the_upload_owned_here(imported_with_upload
 def test_overwriting_local_edits_drops_the_upload_and_its_files(
     imported_with_upload, django_capture_on_commit_callbacks
 ):
-    from tests.test_import_ownership import seed
+    from tests.support.seeded_files import seed
 
     path, iron_man = imported_with_upload
     sha = iron_man.image_upload
