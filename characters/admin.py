@@ -19,11 +19,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from characters import ownership
+from characters.ingest.history import heartbeat_age
 from characters.models import (
     CatalogueVersion,
     Character,
     Comic,
     DeletedCharacter,
+    ImportRun,
     IndexedPaginator,
     RowChanged,
 )
@@ -582,3 +584,72 @@ class DeletedCharacterAdmin(OneTransactionMixin, IdSearchMixin, admin.ModelAdmin
             "still lists them).",
             messages.SUCCESS,
         )
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    """Each seed_marvel run, newest first: read-only (history.py writes and prunes it)."""
+
+    list_display = (
+        "started_at",
+        "outcome",
+        "heartbeat",
+        "source",
+        "duration",
+        "created",
+        "updated",
+        "local_edits_kept",
+        "errors",
+        "host",
+        "pid",
+    )
+    list_filter = ("outcome",)
+    ordering = ("-started_at",)
+    list_per_page = 50
+    fields = (
+        "started_at",
+        "finished_at",
+        "outcome",
+        "heartbeat",
+        "source",
+        "options",
+        "counters",
+        "local_edits_kept",
+        "errors",
+        "error",
+        "host",
+        "pid",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="last heartbeat")
+    def heartbeat(self, run):
+        if run.outcome != ImportRun.RUNNING:
+            return "–"
+        age = heartbeat_age(run)
+        if age is None:
+            return "no lock held: stopped without finishing"
+        return f"{age.total_seconds():.0f}s ago"
+
+    @admin.display(description="duration")
+    def duration(self, run):
+        if run.finished_at is None:
+            return "–"
+        return f"{(run.finished_at - run.started_at).total_seconds():.1f}s"
+
+    @admin.display(description="characters created")
+    def created(self, run):
+        return run.counters.get("characters_created", "–")
+
+    @admin.display(description="characters updated")
+    def updated(self, run):
+        return run.counters.get("characters_updated", "–")

@@ -799,6 +799,10 @@ class DeletedCharacter(models.Model):
         return self.name
 
 
+def _new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
 class ImportLock(models.Model):
     """The import running now (one row while seed_marvel writes; characters/ingest/lock.py).
 
@@ -819,3 +823,39 @@ class ImportLock(models.Model):
 
     def __str__(self):
         return f"{self.host} pid {self.pid}"
+
+
+class ImportRun(models.Model):
+    """One seed_marvel run, as the admin shows it (characters/ingest/history.py records it).
+
+    ``lock_token`` is the import lock it held: while that lock row exists the run is alive,
+    and its heartbeat says how recently.
+    """
+
+    RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+    OUTCOMES = [(RUNNING, "running"), (SUCCEEDED, "succeeded"), (FAILED, "failed")]
+
+    id = models.CharField(primary_key=True, max_length=32, default=_new_run_id, editable=False)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=OUTCOMES, default=RUNNING)
+    source = models.CharField(max_length=500)
+    options = models.JSONField(default=dict)  # the run's options, keys left out
+    counters = models.JSONField(default=dict)  # the keys of seed_marvel --json
+    local_edits_kept = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    lock_token = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+        indexes = [
+            lookup_index("import_run"),
+            models.Index(fields=["-started_at"], name="import_run_started"),
+        ]
+
+    def __str__(self):
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} UTC, {self.outcome}"
