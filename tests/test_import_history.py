@@ -15,6 +15,7 @@ from characters.ingest.history import prune
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.seed import SeedError, SeedOptions, seed
 from characters.models import ImportLock, ImportRun
+from tests.support.manage import run_manage
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +163,72 @@ def test_the_admin_index_shows_the_last_import(admin_client):
     assert "failed" in html
     assert "the API said 500" in html
     assert "marvelsite administration" in html
+
+
+READ_RUNS = (
+    "import json; from characters.models import ImportRun; print(json.dumps(["
+    "[r.outcome, r.counters, r.errors, r.error, r.pid, r.source] "
+    "for r in ImportRun.objects.all()]))"
+)
+
+
+@pytest.fixture
+def database(tmp_path):
+    """A fresh, migrated database for real seed_marvel processes: a SQLite file, or a new
+    database on the test run's replica set."""
+    from django.conf import settings
+    from django.db import connection
+
+    env = {"DJANGO_DEBUG": "true"}
+    if connection.vendor == "mongodb":
+        name = f"import_history_{os.urandom(4).hex()}"
+        env |= {"MONGODB_URI": settings.DATABASES["default"]["HOST"], "MONGODB_NAME": name}
+    migrated = run_manage("migrate", "--noinput", data_dir=tmp_path, **env)
+    assert migrated.returncode == 0, migrated.stderr
+    yield env
+    if "MONGODB_NAME" in env:
+        connection.ensure_connection()
+        connection.connection.drop_database(env["MONGODB_NAME"])
+
+
+def test_real_seed_marvel_runs_are_recorded_newest_first(tmp_path, database):
+    done = run_manage(
+        "seed_marvel",
+        "--json",
+        "--max-offset",
+        "20",
+        "--page-size",
+        "10",
+        "-v",
+        "0",
+        data_dir=tmp_path,
+        **database,
+    )
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    keys = {"MARVEL_PUBLIC_KEY": "pub-key-1234", "MARVEL_PRIVATE_KEY": "private-key-5678"}
+    failed = run_manage(
+        "seed_marvel",
+        "--base-url",
+        "http://127.0.0.1:9/v1/public",
+        "--retries",
+        "0",
+        "-v",
+        "0",
+        data_dir=tmp_path,
+        **database,
+        **keys,
+    )
+    assert failed.returncode != 0
+    runs = run_manage("shell", "-c", READ_RUNS, data_dir=tmp_path, **database)
+    assert runs.returncode == 0, runs.stderr
+    (outcome, _, errors, error, _, source), (first, counters, _, _, _, _) = json.loads(
+        runs.stdout.splitlines()[-1]
+    )
+    assert first == "succeeded"
+    assert counters == {k: v for k, v in line.items() if k != "error"}
+    assert counters["characters_created"] == 20
+    assert outcome == "failed"
+    assert errors == 1
+    assert error in failed.stderr
+    assert "private-key-5678" not in error + source
