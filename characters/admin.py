@@ -12,7 +12,8 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.messages.storage import default_storage
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, models, router
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -21,6 +22,7 @@ from django.utils.text import Truncator
 from characters import ownership
 from characters.ingest.history import heartbeat_age
 from characters.models import (
+    LOCAL_ID_START,
     CatalogueVersion,
     Character,
     Comic,
@@ -30,6 +32,7 @@ from characters.models import (
     RowChanged,
 )
 from characters.page_cache import kept_count
+from characters.views import PLACEHOLDER_IMAGE
 from marvelsite.db_errors import is_transient
 from marvelsite.transactions import atomic
 
@@ -48,6 +51,44 @@ class HasImageFilter(admin.SimpleListFilter):
             return queryset.with_image()
         if self.value() == "no":
             return queryset.without_image()
+        return queryset
+
+
+class EditedHereFilter(admin.SimpleListFilter):
+    """Rows edited here: any field group, one group, or added here (ownership.py)."""
+
+    title = "edited here"
+    parameter_name = "edited"
+    ANY, ADDED = "any", "added"
+
+    def lookups(self, request, model_admin):
+        groups = [(group, f"“{group}”") for group in model_admin.model.EDITABLE]
+        return [(self.ANY, "Any field"), *groups, (self.ADDED, "Added here")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.ANY:
+            return queryset.filter(local_edits__isnull=False)
+        if value == self.ADDED:
+            return queryset.filter(id__gte=LOCAL_ID_START)
+        if value in queryset.model.EDITABLE:
+            return queryset.filter(local_edits__has_key=value)
+        return queryset
+
+
+class NoComicsFilter(admin.SimpleListFilter):
+    """Characters linked to no comic: a semi-join over the links' character_id index."""
+
+    title = "comics"
+    parameter_name = "comics"
+
+    def lookups(self, request, model_admin):
+        return [("none", "No comics")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            linked = Link.objects.filter(character_id=OuterRef("pk"))
+            return queryset.filter(~Exists(linked))
         return queryset
 
 
@@ -81,7 +122,6 @@ CHARACTER_IMPORT_FIELDS = (
     "modified",
     "comics_available",
     "resource_uri",
-    "random_key",
     "created_at",
     "updated_at",
 )
@@ -414,7 +454,7 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
         "edited_here",
     )
     list_display_links = ("thumbnail", "name")
-    list_filter = (HasImageFilter, "modified")
+    list_filter = (HasImageFilter, EditedHereFilter, NoComicsFilter, "modified")
     search_fields = ("name",)
     search_help_text = "Search by name (as the public list does) or Marvel id."
     ordering = ("sort_name", "id")
@@ -445,11 +485,19 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
             names |= Q(pk=int(term))
         return queryset.filter(names), False
 
+    class Media:
+        js = ("js/site.js",)  # a thumbnail that fails to load shows the placeholder
+
     @admin.display(description="")
     def thumbnail(self, obj):
+        placeholder = static(PLACEHOLDER_IMAGE)
         if not (url := obj.image_url("standard_medium")):  # none, or not an http(s) URL
-            return "–"
-        return format_html('<img src="{}" alt="" width="50" height="50" loading="lazy">', url)
+            url = placeholder
+        return format_html(
+            '<img src="{}" alt="" width="50" height="50" loading="lazy" data-fallback="{}">',
+            url,
+            placeholder,
+        )
 
     @admin.display(description="image")
     def preview(self, obj):
@@ -499,6 +547,7 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
 @admin.register(Comic)
 class ComicAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
     list_display = ("title", "id", "updated_at", "edited_here")
+    list_filter = (EditedHereFilter,)
     search_fields = ("title",)
     search_text_field = "title"
     search_help_text = "Search by title or Marvel id."

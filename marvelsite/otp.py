@@ -98,7 +98,7 @@ class AdminSite(admin.AdminSite):
     login_template = "admin/otp_login.html"
     site_header = "marvelsite administration"
     site_title = "marvelsite admin"
-    index_title = "The editor's desk"
+    index_title = "Catalogue and imports"
 
     def index(self, request, extra_context=None):
         from characters.models import ImportRun  # apps load after the admin site
