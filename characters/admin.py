@@ -72,7 +72,10 @@ class EditedHereFilter(admin.SimpleListFilter):
         if value == self.ADDED:
             return queryset.filter(id__gte=LOCAL_ID_START)
         if value in queryset.model.EDITABLE:
-            return queryset.filter(local_edits__has_key=value)
+            # has_key alone is an $expr on MongoDB, which no index serves: the rows edited
+            # here come from the local_edits index, then are checked for the group.
+            edited = queryset.filter(local_edits__isnull=False)
+            return edited.filter(local_edits__has_key=value)
         return queryset
 
 

@@ -659,6 +659,8 @@ class Character(DerivedFieldsModel, LocalIdModel):
             ),
             # The image filter's count reads this index's keys, never the documents.
             models.Index(fields=["thumbnail_path"], name="character_thumbnail"),
+            # The admin's "edited here" filter: one range past the null keys (never edited).
+            models.Index(fields=["local_edits"], name="character_local_edits"),
         ]
 
     def __str__(self):
