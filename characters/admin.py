@@ -21,6 +21,7 @@ from django.utils.text import Truncator
 
 from characters import ownership
 from characters.ingest.history import heartbeat_age
+from characters.link_rows import LinkRowsField, LinkRowsWidget
 from characters.models import (
     LOCAL_ID_START,
     CatalogueVersion,
@@ -477,6 +478,15 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return CharacterChangeList
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "urls":
+            kwargs |= {"form_class": LinkRowsField, "widget": LinkRowsWidget}
+            kwargs["help_text"] = (
+                "One link a row: its type (Marvel's are detail, wiki and comiclink) and an "
+                "http or https URL. Clear both to remove a link."
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_search_results(self, request, queryset, search_term):
         # The public search's tokens (characters/search_index.py), not a substring scan.
