@@ -1,6 +1,8 @@
 """The admin's changelists to work in: thumbnails that fall back to the placeholder, filters
 for rows edited here and characters without comics, internal fields hidden; both backends."""
 
+from pathlib import Path
+
 import pytest
 from django.contrib.admin.models import LogEntry
 
@@ -12,6 +14,7 @@ from tests.test_admin import CHANGELIST, COMICS, result_names
 pytestmark = pytest.mark.django_db
 
 PLACEHOLDER = "/static/img/placeholder.svg"
+STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
 @pytest.fixture
@@ -82,3 +85,37 @@ def test_the_site_is_named(admin_client):
     html = admin_client.get("/admin/").content.decode()
     assert "<title>Catalogue and imports | marvelsite admin</title>" in html
     assert "marvelsite administration" in html
+
+
+def chooser(admin_client, term) -> list[str]:
+    response = admin_client.get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "characters",
+            "model_name": "character",
+            "field_name": "comics",
+            "term": term,
+        },
+    )
+    assert response.status_code == 200
+    return [r["text"] for r in response.json()["results"]]
+
+
+def test_the_comic_chooser_searches_titles_by_prefix(admin_client, catalogue):
+    Comic.objects.create(title="Hulk: Álter Ego (2011) #2")
+    assert chooser(admin_client, "hulk") == ["Hulk (2008) #53", "Hulk: Álter Ego (2011) #2"]
+    assert chooser(admin_client, "HULK alter") == ["Hulk: Álter Ego (2011) #2"]
+    assert chooser(admin_client, "hulk 2008 5") == ["Hulk (2008) #53"]
+    assert chooser(admin_client, "40633") == ["Thor (2007) #1"]
+    assert chooser(admin_client, "ulk") == []  # the start of a title, not any part
+    assert chooser(admin_client, "!!") == []
+
+
+def test_chosen_comics_show_their_titles_in_full(admin_client, catalogue):
+    hulk = catalogue[0]
+    html = admin_client.get(f"{CHANGELIST}{hulk.pk}/change/").content.decode()
+    assert 'data-ajax--url="/admin/autocomplete/"' in html  # a search, not a select box
+    assert "/static/css/admin.css" in html
+    assert ">Hulk (2008) #53</option>" in html
+    css = (STATIC / "css" / "admin.css").read_text()
+    assert "white-space: normal" in css

@@ -25,6 +25,16 @@ FILTERS = [
     "/admin/characters/comic/?edited=any",
     "/admin/characters/comic/?edited=title",
 ]
+CHOOSER = "/admin/autocomplete/?app_label=characters&model_name=character&field_name=comics&term="
+SEARCHES = [
+    CHOOSER + "comic 0001",
+    CHOOSER + "COMIC",
+    CHOOSER + "10001",
+    "/admin/characters/comic/?q=comic 001",
+    "/admin/characters/comic/?o=1",
+    "/admin/characters/comic/?o=-1",
+]
+MOST_SEARCH_DOCS = 120  # a page of comics (or the chooser's 20) and their count's keys
 MOST_EDITED_DOCS = 60  # a page of edited rows and their links, whatever the catalogue's size
 NO_COMICS = "/admin/characters/character/?comics=none"
 
@@ -70,3 +80,21 @@ def test_no_comics_reads_each_character_once_and_links_by_index(size, admin_clie
             plan.scans
         )
     assert docs_examined(plans) <= 3 * size + 100
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_comic_chooser_and_title_search_are_index_served_and_flat(size, admin_client):
+    make_catalogue(size)
+    for url in SEARCHES:
+        response = None
+
+        def get(url=url):
+            nonlocal response
+            response = admin_client.get(url)
+
+        plans = plans_of(get)
+        assert response.status_code == 200, url
+        assert_index_served(url, plans)
+        assert docs_examined(plans) <= MOST_SEARCH_DOCS, (url, docs_examined(plans))
+    found = admin_client.get(CHOOSER + "comic 0001").json()["results"]
+    assert [r["text"] for r in found][:2] == ["Comic 00010", "Comic 00011"]
