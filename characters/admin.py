@@ -5,9 +5,11 @@ is kept by later imports, a Marvel character deleted here stays deleted (charact
 
 import random
 import time
+from collections import defaultdict
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.messages.storage import default_storage
 from django.core.exceptions import ValidationError
@@ -417,15 +419,19 @@ class OwnershipAdminMixin(OneTransactionMixin):
 
     @admin.action(description="Reset to Marvel's data")
     def reset_to_marvel(self, request, queryset):
-        reset = 0
-        for row in queryset:
-            groups = ownership.reset_to_marvel(row)
-            if groups:
-                self.log_change(request, row, f"Reset to Marvel's data: {', '.join(groups)}.")
-                reset += 1
+        rows = list(queryset)
+        reset = ownership.reset_many_to_marvel(rows)
+        # One log insert per kind of reset (the groups reset), not one per row.
+        by_message = defaultdict(list)
+        for row, groups in reset:
+            by_message[f"Reset to Marvel's data: {', '.join(groups)}."].append(row)
+        for message, changed in by_message.items():
+            LogEntry.objects.log_actions(
+                request.user.pk, changed, CHANGE, change_message=message, single_object=False
+            )
         self.message_user(
             request,
-            f"{reset} of {len(queryset)} reset to Marvel's data; imports update them again"
+            f"{len(reset)} of {len(rows)} reset to Marvel's data; imports update them again"
             if reset
             else "Nothing to reset: none of them was edited here.",
             messages.SUCCESS if reset else messages.WARNING,

@@ -98,3 +98,24 @@ def test_the_comic_chooser_and_title_search_are_index_served_and_flat(size, admi
         assert docs_examined(plans) <= MOST_SEARCH_DOCS, (url, docs_examined(plans))
     found = admin_client.get(CHOOSER + "comic 0001").json()["results"]
     assert [r["text"] for r in found][:2] == ["Comic 00010", "Comic 00011"]
+
+
+def test_reset_of_hundreds_of_rows_is_index_served(admin_client):
+    # Each of the 300 rows read and written through the id index: about one document each.
+    make_catalogue(SIZES[1])
+    ids = list(range(1, 301))
+    Character.objects.filter(id__in=ids).update(description="Ours", local_edits={"description": ""})
+    form = {"action": "reset_to_marvel", "_selected_action": [str(pk) for pk in ids]}
+    response = None
+
+    def post():
+        nonlocal response
+        response = admin_client.post("/admin/characters/character/", form)
+
+    plans = plans_of(post)
+    assert response.status_code == 302
+    assert_index_served("reset of 300 rows", plans)
+    ours = [plan for plan in plans if plan.collection.startswith("characters_")]
+    assert len(ours) <= 12, [plan.command for plan in ours]
+    assert docs_examined(ours) <= 4 * len(ids), docs_examined(ours)
+    assert not Character.objects.filter(description="Ours").exists()
