@@ -5,29 +5,37 @@ is kept by later imports, a Marvel character deleted here stays deleted (charact
 
 import random
 import time
+from collections import defaultdict
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.messages.storage import default_storage
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, models, router
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from characters import images, ownership
+from characters import images, ownership, search
+from characters.ingest.history import heartbeat_age
+from characters.link_rows import LinkRowsField, LinkRowsWidget
 from characters.models import (
+    LOCAL_ID_START,
     CatalogueVersion,
     Character,
     Comic,
     DeletedCharacter,
+    ImportRun,
     IndexedPaginator,
     RowChanged,
 )
 from characters.page_cache import kept_count
+from characters.views import PLACEHOLDER_IMAGE
 from marvelsite.db_errors import is_transient
 from marvelsite.transactions import atomic
 
@@ -46,6 +54,47 @@ class HasImageFilter(admin.SimpleListFilter):
             return queryset.with_image()
         if self.value() == "no":
             return queryset.without_image()
+        return queryset
+
+
+class EditedHereFilter(admin.SimpleListFilter):
+    """Rows edited here: any field group, one group, or added here (ownership.py)."""
+
+    title = "edited here"
+    parameter_name = "edited"
+    ANY, ADDED = "any", "added"
+
+    def lookups(self, request, model_admin):
+        groups = [(group, f"“{group}”") for group in model_admin.model.EDITABLE]
+        return [(self.ANY, "Any field"), *groups, (self.ADDED, "Added here")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.ANY:
+            return queryset.filter(local_edits__isnull=False)
+        if value == self.ADDED:
+            return queryset.filter(id__gte=LOCAL_ID_START)
+        if value in queryset.model.EDITABLE:
+            # has_key alone is an $expr on MongoDB, which no index serves: the rows edited
+            # here come from the local_edits index, then are checked for the group.
+            edited = queryset.filter(local_edits__isnull=False)
+            return edited.filter(local_edits__has_key=value)
+        return queryset
+
+
+class NoComicsFilter(admin.SimpleListFilter):
+    """Characters linked to no comic: a semi-join over the links' character_id index."""
+
+    title = "comics"
+    parameter_name = "comics"
+
+    def lookups(self, request, model_admin):
+        return [("none", "No comics")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            linked = Link.objects.filter(character_id=OuterRef("pk"))
+            return queryset.filter(~Exists(linked))
         return queryset
 
 
@@ -79,7 +128,6 @@ CHARACTER_IMPORT_FIELDS = (
     "modified",
     "comics_available",
     "resource_uri",
-    "random_key",
     "created_at",
     "updated_at",
 )
@@ -384,15 +432,19 @@ class OwnershipAdminMixin(OneTransactionMixin):
 
     @admin.action(description="Reset to Marvel's data")
     def reset_to_marvel(self, request, queryset):
-        reset = 0
-        for row in queryset:
-            groups = ownership.reset_to_marvel(row)
-            if groups:
-                self.log_change(request, row, f"Reset to Marvel's data: {', '.join(groups)}.")
-                reset += 1
+        rows = list(queryset)
+        reset = ownership.reset_many_to_marvel(rows)
+        # One log insert per kind of reset (the groups reset), not one per row.
+        by_message = defaultdict(list)
+        for row, groups in reset:
+            by_message[f"Reset to Marvel's data: {', '.join(groups)}."].append(row)
+        for message, changed in by_message.items():
+            LogEntry.objects.log_actions(
+                request.user.pk, changed, CHANGE, change_message=message, single_object=False
+            )
         self.message_user(
             request,
-            f"{reset} of {len(queryset)} reset to Marvel's data; imports update them again"
+            f"{len(reset)} of {len(rows)} reset to Marvel's data; imports update them again"
             if reset
             else "Nothing to reset: none of them was edited here.",
             messages.SUCCESS if reset else messages.WARNING,
@@ -443,7 +495,7 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
         "edited_here",
     )
     list_display_links = ("thumbnail", "name")
-    list_filter = (HasImageFilter, "modified")
+    list_filter = (HasImageFilter, EditedHereFilter, NoComicsFilter, "modified")
     search_fields = ("name",)
     search_help_text = "Search by name (as the public list does) or Marvel id."
     ordering = ("sort_name", "id")
@@ -465,6 +517,15 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return CharacterChangeList
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "urls":
+            kwargs |= {"form_class": LinkRowsField, "widget": LinkRowsWidget}
+            kwargs["help_text"] = (
+                "One link a row: its type (Marvel's are detail, wiki and comiclink) and an "
+                "http or https URL. Clear both to remove a link."
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_search_results(self, request, queryset, search_term):
         # The public search's tokens (characters/search_index.py), not a substring scan.
         term = search_term.strip()
@@ -475,12 +536,20 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
             names |= Q(pk=int(term))
         return queryset.filter(names), False
 
+    class Media:
+        js = ("js/site.js",)  # a thumbnail that fails to load shows the placeholder
+        css = {"all": ("css/admin.css",)}  # chosen comics' titles in full
+
     @admin.display(description="")
     def thumbnail(self, obj):
-        # The upload, else Marvel's: none, or not an http(s) URL, is "–".
-        if not (url := obj.upload_url("card") or obj.image_url("standard_medium")):
-            return "–"
-        return format_html('<img src="{}" alt="" width="50" height="50" loading="lazy">', url)
+        # The upload, else Marvel's (none, or not an http(s) URL: the placeholder).
+        placeholder = static(PLACEHOLDER_IMAGE)
+        url = obj.upload_url("card") or obj.image_url("standard_medium") or placeholder
+        return format_html(
+            '<img src="{}" alt="" width="50" height="50" loading="lazy" data-fallback="{}">',
+            url,
+            placeholder,
+        )
 
     @admin.display(description="image")
     def preview(self, obj):
@@ -546,13 +615,30 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
         return character
 
 
+class ComicChangeList(IndexedChangeList):
+    """The title column sorts by the folded title, the index the title search reads."""
+
+    def get_ordering_field(self, field_name):
+        if field_name == "title":
+            return "title_key"
+        return super().get_ordering_field(field_name)
+
+    def get_ordering(self, request, queryset):
+        # Reversed, the tie-breaker is reversed too: the index is read backwards, not sorted.
+        ordering = super().get_ordering(request, queryset)
+        if ordering and ordering[0] == "-title_key":
+            ordering = ["-id" if field in ("id", "pk") else field for field in ordering]
+        return ordering
+
+
 @admin.register(Comic)
-class ComicAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.ModelAdmin):
+class ComicAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
     list_display = ("title", "id", "updated_at", "edited_here")
+    list_filter = (EditedHereFilter,)
+    # The search (the changelist's and the characters' comic chooser's) is below.
     search_fields = ("title",)
-    search_text_field = "title"
-    search_help_text = "Search by title or Marvel id."
-    ordering = ("title", "id")
+    search_help_text = "Search by the start of a title (any case or accents) or a Marvel id."
+    ordering = ("title_key", "id")
     list_per_page = 50
     formfield_overrides = URL_FIELDS
     fields = (
@@ -567,7 +653,19 @@ class ComicAdmin(KeptCountMixin, OwnershipAdminMixin, IdSearchMixin, admin.Model
     readonly_fields = ("id", "ownership", "appearing_characters", "created_at", "updated_at")
 
     def get_changelist(self, request, **kwargs):
-        return IndexedChangeList
+        return ComicChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        # A prefix of the folded title: an anchored, case-sensitive pattern on title_key,
+        # one range of its index on MongoDB (an icontains on the title scans every comic).
+        term = search_term.strip()
+        folded = search.sort_key(term)
+        if not folded:
+            return (queryset.none() if term else queryset), False
+        titles = Q(title_key__startswith=folded)
+        if term.isascii() and term.isdigit() and len(term) <= 18:
+            titles |= Q(pk=int(term))
+        return queryset.filter(titles), False
 
     def has_delete_permission(self, request, obj=None):
         # Marvel's comics come back with the next import of any character listing them:
@@ -634,3 +732,72 @@ class DeletedCharacterAdmin(OneTransactionMixin, IdSearchMixin, admin.ModelAdmin
             "still lists them).",
             messages.SUCCESS,
         )
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    """Each seed_marvel run, newest first: read-only (history.py writes and prunes it)."""
+
+    list_display = (
+        "started_at",
+        "outcome",
+        "heartbeat",
+        "source",
+        "duration",
+        "created",
+        "updated",
+        "local_edits_kept",
+        "errors",
+        "host",
+        "pid",
+    )
+    list_filter = ("outcome",)
+    ordering = ("-started_at",)
+    list_per_page = 50
+    fields = (
+        "started_at",
+        "finished_at",
+        "outcome",
+        "heartbeat",
+        "source",
+        "options",
+        "counters",
+        "local_edits_kept",
+        "errors",
+        "error",
+        "host",
+        "pid",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="last heartbeat")
+    def heartbeat(self, run):
+        if run.outcome != ImportRun.RUNNING:
+            return "–"
+        age = heartbeat_age(run)
+        if age is None:
+            return "no lock held: stopped without finishing"
+        return f"{age.total_seconds():.0f}s ago"
+
+    @admin.display(description="duration")
+    def duration(self, run):
+        if run.finished_at is None:
+            return "–"
+        return f"{(run.finished_at - run.started_at).total_seconds():.1f}s"
+
+    @admin.display(description="characters created")
+    def created(self, run):
+        return run.counters.get("characters_created", "–")
+
+    @admin.display(description="characters updated")
+    def updated(self, run):
+        return run.counters.get("characters_updated", "–")

@@ -421,7 +421,9 @@ class ComicQuerySet(IndexedQuerySet):
 
 class Comic(DerivedFieldsModel, LocalIdModel):
     EDITABLE = {"title": ("title",), "resource URI": ("resource_uri",)}
-    DERIVED = {"title": ("series", "series_year", "issue_number", "series_key", "issue_order")}
+    DERIVED = {
+        "title": ("series", "series_year", "issue_number", "series_key", "issue_order", "title_key")
+    }
 
     title = models.CharField(max_length=500)
     resource_uri = models.URLField("resource URI", max_length=300, blank=True)
@@ -440,6 +442,11 @@ class Comic(DerivedFieldsModel, LocalIdModel):
         max_length=200, null=True, blank=True, editable=False
     )
     issue_order = models.FloatField(null=True, blank=True, editable=False)
+    # The folded title ("hulk 2008 53"): the admin's title search is a prefix of it, which
+    # MongoDB serves from an index (a case-insensitive regex on the title it cannot).
+    title_key = models.CharField(  # noqa: DJ001
+        max_length=200, null=True, blank=True, editable=False
+    )
 
     objects = ComicQuerySet.as_manager()
 
@@ -452,6 +459,7 @@ class Comic(DerivedFieldsModel, LocalIdModel):
             # one range of this index, past its null keys (a comic never edited is one of them).
             models.Index(fields=["local_edits"], name="comic_local_edits"),
             models.Index(fields=["series_key", "issue_order", "id"], name="comic_series"),
+            models.Index(fields=["title_key", "id"], name="comic_title_key"),
         ]
 
     def __str__(self):
@@ -466,6 +474,7 @@ class Comic(DerivedFieldsModel, LocalIdModel):
         self.issue_number = parsed.issue[:20] or None
         self.series_key = search.series_key(parsed)
         self.issue_order = search.issue_sort_number(parsed.issue)
+        self.title_key = search.sort_key(self.title or "")
 
     def same_series(self, limit: int = SERIES_ISSUES_SHOWN) -> list["Comic"]:
         """Other issues of this comic's series in the catalogue, by issue number: one range
@@ -664,6 +673,8 @@ class Character(DerivedFieldsModel, LocalIdModel):
             ),
             # The image filter's count reads this index's keys, never the documents.
             models.Index(fields=["thumbnail_path"], name="character_thumbnail"),
+            # The admin's "edited here" filter: one range past the null keys (never edited).
+            models.Index(fields=["local_edits"], name="character_local_edits"),
         ]
 
     def __str__(self):
@@ -810,6 +821,10 @@ class DeletedCharacter(models.Model):
         return self.name
 
 
+def _new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
 class ImportLock(models.Model):
     """The import running now (one row while seed_marvel writes; characters/ingest/lock.py).
 
@@ -830,3 +845,39 @@ class ImportLock(models.Model):
 
     def __str__(self):
         return f"{self.host} pid {self.pid}"
+
+
+class ImportRun(models.Model):
+    """One seed_marvel run, as the admin shows it (characters/ingest/history.py records it).
+
+    ``lock_token`` is the import lock it held: while that lock row exists the run is alive,
+    and its heartbeat says how recently.
+    """
+
+    RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+    OUTCOMES = [(RUNNING, "running"), (SUCCEEDED, "succeeded"), (FAILED, "failed")]
+
+    id = models.CharField(primary_key=True, max_length=32, default=_new_run_id, editable=False)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=OUTCOMES, default=RUNNING)
+    source = models.CharField(max_length=500)
+    options = models.JSONField(default=dict)  # the run's options, keys left out
+    counters = models.JSONField(default=dict)  # the keys of seed_marvel --json
+    local_edits_kept = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    lock_token = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+        indexes = [
+            lookup_index("import_run"),
+            models.Index(fields=["-started_at"], name="import_run_started"),
+        ]
+
+    def __str__(self):
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} UTC, {self.outcome}"

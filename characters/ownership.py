@@ -22,7 +22,14 @@ from typing import Any
 from django.utils import timezone
 
 from characters import images
-from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter, LocalIdModel
+from characters.models import (
+    CatalogueVersion,
+    Character,
+    Comic,
+    DeletedCharacter,
+    LocalIdModel,
+    RowChanged,
+)
 from marvelsite.transactions import atomic
 
 
@@ -120,6 +127,78 @@ def reset_to_marvel(row: LocalIdModel) -> list[str]:
             existing = Comic.objects.using(db).filter(id__in=comic_ids).values_list("id", flat=True)
             row.set_comic_ids(existing)
     return groups
+
+
+def reset_many_to_marvel(rows: Iterable[LocalIdModel]) -> list[tuple[LocalIdModel, list[str]]]:
+    """`reset_to_marvel` for many rows of one model in a bounded number of queries, however
+    many: a version check and one write per batch of rows and, for characters' comics, one read
+    of their links, one read of the comics, one delete and one insert. Each row reset with its
+    groups; rows edited nowhere are left alone.
+
+    Run it in the transaction that read `rows` (the admin's action): a row written by someone
+    else since raises RowChanged (or, on MongoDB, a write conflict) and the admin runs the
+    action again from its reads.
+    """
+    rows = [row for row in rows if row.local_edits]
+    if not rows:
+        return []
+    model, db, now = type(rows[0]), rows[0]._state.db, timezone.now()
+    fields, wanted, reset = {"local_edits", "updated_at", "version"}, {}, []
+    # Uploaded images go with the "image" group (Marvel has none): their files too, if unused.
+    dropped_uploads = {
+        row.image_upload
+        for row in rows
+        if "image" in values_groups(row) and getattr(row, "image_upload", None)
+    }
+    for row in rows:
+        reset.append((row, sorted(row.local_edits)))
+        values = marvel_values(row)
+        if (comic_ids := values.pop("comics", None)) is not None:
+            wanted[row.pk] = set(comic_ids)
+        for field, value in values.items():
+            setattr(row, field, value)
+        fields.update(values)
+        row.local_edits, row.updated_at = None, now
+    with atomic(db):
+        rows_now = model._default_manager.using(db).filter(pk__in=[row.pk for row in rows])
+        versions = dict(rows_now.values_list("pk", "version"))
+        if changed := [row.pk for row in rows if versions.get(row.pk) != row.version]:
+            raise RowChanged(f"{model._meta.verbose_name} {changed[0]} changed since it was read")
+        for row in rows:
+            row.version += 1
+        model._default_manager.using(db).bulk_update(rows, sorted(fields))
+        if wanted:
+            _set_many_comic_ids(db, wanted)
+        CatalogueVersion.bump(using=db)
+        for upload in sorted(dropped_uploads):
+            images.delete_when_unused(upload, db)
+    return reset
+
+
+def _set_many_comic_ids(db: str, wanted: dict[int, set[int]]) -> None:
+    """Link each character (key) to exactly these comics (value) that still exist."""
+    link = Character.comics.through
+    links = link.objects.using(db)
+    every = set().union(*wanted.values())
+    existing = set(Comic.objects.using(db).filter(id__in=every).values_list("id", flat=True))
+    have: dict[int, dict[int, Any]] = {pk: {} for pk in wanted}
+    stored = links.filter(character_id__in=list(wanted)).values_list(
+        "character_id", "comic_id", "pk"
+    )
+    for character_id, comic_id, pk in stored:
+        have[character_id][comic_id] = pk
+    gone = [
+        pk for char, comics in have.items() for c, pk in comics.items() if c not in wanted[char]
+    ]
+    new = [
+        link(character_id=char, comic_id=c)
+        for char, comic_ids in wanted.items()
+        for c in sorted((comic_ids & existing) - have[char].keys())
+    ]
+    if gone:
+        links.filter(pk__in=gone).delete()
+    if new:
+        links.bulk_create(new)
 
 
 def delete_characters(characters: Iterable[Character]) -> list[DeletedCharacter]:

@@ -110,6 +110,15 @@ class AdminSite(admin.AdminSite):
 
     login_form = OTPLoginForm
     login_template = "admin/otp_login.html"
+    site_header = "marvelsite administration"
+    site_title = "marvelsite admin"
+    index_title = "Catalogue and imports"
+
+    def index(self, request, extra_context=None):
+        from characters.models import ImportRun  # apps load after the admin site
+
+        last = ImportRun.objects.order_by("-started_at").first()
+        return super().index(request, {"last_import": last} | (extra_context or {}))
 
     def login(self, request, extra_context=None):
         shown = {"otp_required": settings.OTP_REQUIRED != "off"}

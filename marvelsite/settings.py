@@ -293,6 +293,12 @@ MARVEL_TIMEOUT = env.str("MARVEL_TIMEOUT", default="")
 SEED_MAX_OFFSET = env.str("OFFSET", default="")  # the seed article's name for it
 # The JSON one recorded file may hold, decompressed (a gzip bomb stops there).
 MAX_RECORDING_BYTES = env.str("MARVELSITE_MAX_RECORDING_BYTES", default="")
+# Import runs older than this are pruned by the next import (characters/ingest/history.py).
+IMPORT_HISTORY_DAYS = env.int("MARVELSITE_IMPORT_HISTORY_DAYS", default=90)
+if IMPORT_HISTORY_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"MARVELSITE_IMPORT_HISTORY_DAYS must be at least 1, got {IMPORT_HISTORY_DAYS}"
+    )
 
 LOG_FORMATS = ("plain", "json")
 LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="plain")

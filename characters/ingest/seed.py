@@ -26,6 +26,7 @@ from characters.ingest.api import (
     MarvelClient,
     RetryPolicy,
 )
+from characters.ingest.history import Recorder
 from characters.ingest.importer import Importer, ImportStats
 from characters.ingest.lock import (
     HEARTBEAT_SECONDS,
@@ -221,10 +222,24 @@ def seed(options: SeedOptions, report: Report | None = None) -> ImportStats:
 
     Raises :class:`SeedError` for bad options, a database that is not ready within
     ``db_wait``, or a page that cannot be read or written; every page before that one is
-    fully written, and its ``stats`` say so.
+    fully written, and its ``stats`` say so. A run that writes is recorded (history.py),
+    failed or not.
     """
+    recorder = Recorder()
+    try:
+        stats = _seed(options, report or Report(), recorder)
+    except SeedError as exc:
+        recorder.finish(exc.stats, str(exc))
+        raise
+    except BaseException as exc:  # an interrupt, a bug: still not "running" forever
+        recorder.finish(None, f"seed_marvel failed: {describe(exc, longest=500)}")
+        raise
+    recorder.finish(stats)
+    return stats
+
+
+def _seed(options: SeedOptions, report: Report, recorder: Recorder) -> ImportStats:
     started = time.monotonic()
-    report = report or Report()
     for name in ("db_wait", "db_retry", "lock_wait"):
         if (value := getattr(options, name)) is not None and value < 0:
             raise SeedError(f"--{name.replace('_', '-')} must not be negative, got {value:g}")
@@ -242,7 +257,10 @@ def seed(options: SeedOptions, report: Report | None = None) -> ImportStats:
                 migrated=True,
                 on_retry=lambda n, pause, why: report.waiting(n, pause, mask_secrets(why)[:300]),
             )
+        if not options.dry_run:  # a dry run writes nothing, history included
+            recorder.start(options, source.label)
         lock = _lock(options, report)
+        recorder.locked(getattr(lock, "token", ""))
         settled = _settled(lock, importer.using)
         try:
             report.started(source)

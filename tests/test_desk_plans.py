@@ -1,0 +1,121 @@
+"""The admin desk's filters and bulk actions on MongoDB: served by indexes (no collection
+scan), at two catalogue sizes. MongoDB only, like tests/test_query_plans.py."""
+
+import pytest
+from django.db import connection
+
+from characters.models import Character, Comic
+from tests.test_query_plans import (
+    SIZES,
+    assert_index_served,
+    docs_examined,
+    make_catalogue,
+    plans_of,
+)
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans"),
+]
+
+FILTERS = [
+    "/admin/characters/character/?edited=any",
+    "/admin/characters/character/?edited=name",
+    "/admin/characters/character/?edited=added",
+    "/admin/characters/comic/?edited=any",
+    "/admin/characters/comic/?edited=title",
+]
+CHOOSER = "/admin/autocomplete/?app_label=characters&model_name=character&field_name=comics&term="
+SEARCHES = [
+    CHOOSER + "comic 0001",
+    CHOOSER + "COMIC",
+    CHOOSER + "10001",
+    "/admin/characters/comic/?q=comic 001",
+    "/admin/characters/comic/?o=1",
+    "/admin/characters/comic/?o=-1",
+]
+MOST_SEARCH_DOCS = 120  # a page of comics (or the chooser's 20) and their count's keys
+MOST_EDITED_DOCS = 60  # a page of edited rows and their links, whatever the catalogue's size
+NO_COMICS = "/admin/characters/character/?comics=none"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_desk_filters_are_index_served(size, admin_client):
+    make_catalogue(size)
+    Character.objects.filter(id__lte=3).update(local_edits={"name": "Marvel's"})
+    Comic.objects.filter(id=100_001).update(local_edits={"title": "Marvel's"})
+    for url in FILTERS:
+        response = None
+
+        def get(url=url):
+            nonlocal response
+            response = admin_client.get(url)
+
+        plans = plans_of(get)
+        assert response.status_code == 200, url
+        assert_index_served(url, plans)
+        assert docs_examined(plans) <= MOST_EDITED_DOCS, (url, docs_examined(plans))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_no_comics_reads_each_character_once_and_links_by_index(size, admin_client):
+    # An anti-join: every character is read (that grows with the catalogue), but each one's
+    # links through the character_id index, never a scan of the links.
+    make_catalogue(size)
+    Character.comics.through.objects.filter(character_id__lte=4).delete()
+    response = None
+
+    def get():
+        nonlocal response
+        response = admin_client.get(NO_COMICS)
+
+    plans = plans_of(get)
+    assert response.status_code == 200
+    assert "Hero 0004" in response.content.decode()
+    assert "Hero 0005" not in response.content.decode()
+    links = [plan for plan in plans if "characters_character_comics" in str(plan.command)]
+    assert links
+    for plan in links:
+        assert all(scan.startswith("COLLSCAN at .stages[0].$cursor") for scan in plan.scans), (
+            plan.scans
+        )
+    assert docs_examined(plans) <= 3 * size + 100
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_comic_chooser_and_title_search_are_index_served_and_flat(size, admin_client):
+    make_catalogue(size)
+    for url in SEARCHES:
+        response = None
+
+        def get(url=url):
+            nonlocal response
+            response = admin_client.get(url)
+
+        plans = plans_of(get)
+        assert response.status_code == 200, url
+        assert_index_served(url, plans)
+        assert docs_examined(plans) <= MOST_SEARCH_DOCS, (url, docs_examined(plans))
+    found = admin_client.get(CHOOSER + "comic 0001").json()["results"]
+    assert [r["text"] for r in found][:2] == ["Comic 00010", "Comic 00011"]
+
+
+def test_reset_of_hundreds_of_rows_is_index_served(admin_client):
+    # Each of the 300 rows read and written through the id index: about one document each.
+    make_catalogue(SIZES[1])
+    ids = list(range(1, 301))
+    Character.objects.filter(id__in=ids).update(description="Ours", local_edits={"description": ""})
+    form = {"action": "reset_to_marvel", "_selected_action": [str(pk) for pk in ids]}
+    response = None
+
+    def post():
+        nonlocal response
+        response = admin_client.post("/admin/characters/character/", form)
+
+    plans = plans_of(post)
+    assert response.status_code == 302
+    assert_index_served("reset of 300 rows", plans)
+    ours = [plan for plan in plans if plan.collection.startswith("characters_")]
+    assert len(ours) <= 12, [plan.command for plan in ours]
+    assert docs_examined(ours) <= 4 * len(ids), docs_examined(ours)
+    assert not Character.objects.filter(description="Ours").exists()
