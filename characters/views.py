@@ -1,7 +1,7 @@
 """Public pages: thin class-based views over the forms (query strings), the QuerySet methods
 (characters/models.py) and the card presenter (characters/cards.py).
 
-Query budget (asserted in tests/test_views_queries.py): every page runs a fixed number of
+Query budget (asserted in tests/site/test_views_queries.py): every page runs a fixed number of
 queries, whatever the page size and however many comics a character has.
 """
 

@@ -37,7 +37,7 @@ def required_for(user) -> bool:
 def fix_device_lookup() -> None:
     """django-otp finds a device by ``int(device_id)``: on MongoDB a device's key is an
     ObjectId, so no device was ever found. Look it up by ``pk``, converted by the key's own
-    field, on both backends (tests/test_otp.py checks the upstream code still needs this)."""
+    field, on both backends (tests/admin/test_otp.py checks the upstream code still needs this)."""
 
     def _filter_persistent_id(cls, persistent_id, for_verify=False):
         model_label, device_id = persistent_id.rsplit("/", 1)

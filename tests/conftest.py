@@ -29,7 +29,7 @@ def pytest_configure(config):
 def catalogue_version_forgotten(monkeypatch):
     """Each test starts with no version and no card kept in memory, so what it sees and its
     query counts do not depend on the test before; the watcher's lease is long, so they do not
-    depend on the machine's load either (tests/test_version_watcher.py sets its own)."""
+    depend on the machine's load either (tests/database/test_version_watcher.py sets its own)."""
     from django.core.cache import caches
 
     from characters import catalogue_version

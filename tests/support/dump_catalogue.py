@@ -1,4 +1,4 @@
-"""Print the catalogue of the configured database as one JSON line (tests/test_seed_runs.py):
+"""Print the catalogue of the configured database as one JSON line (tests/ingest/test_seed_runs.py):
 each character's linked comic ids, every comic id, the tombstones and the import lock."""
 
 import json

@@ -1,4 +1,5 @@
-"""Add characters and comics through the admin from a separate process (tests/test_local_ids.py).
+"""Add characters and comics through the admin from a separate process
+(tests/admin/test_local_ids.py).
 
     python -m tests.support.local_id_writer COUNT LABEL START_FILE
     python -m tests.support.local_id_writer dump

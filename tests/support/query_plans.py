@@ -5,9 +5,14 @@ The listener is registered before Django opens its first connection (tests/conft
 pymongo hands listeners to clients when they are created.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 
+from django.db import connection
 from pymongo import monitoring
+
+from characters.models import Character, Comic, DeletedCharacter
+from tests.support.page_data import IMAGE_PATH
 
 # Commands with a query plan; the rest (inserts, transactions, hello, ...) have none.
 PLANNED = {"aggregate", "find", "count", "distinct", "update", "delete"}
@@ -30,7 +35,10 @@ class CommandRecorder(monitoring.CommandListener):
         self.recording: list | None = None
 
     def started(self, event):
-        if self.recording is not None and event.command_name in PLANNED:
+        # A database-level aggregate (`aggregate: 1`, the version watcher's change stream on
+        # its own thread) targets no collection: it is not the code under test.
+        target = event.command.get(event.command_name)
+        if self.recording is not None and event.command_name in PLANNED and isinstance(target, str):
             command = {k: v for k, v in event.command.items() if k not in SESSION_FIELDS}
             self.recording.append((event.database_name, command))
 
@@ -81,3 +89,66 @@ def explain(client, database: str, command: dict) -> Plan:
     plan = Plan(collection=command[name], command=command)
     _walk(result, plan)
     return plan
+
+
+SIZES = (150, 1500)  # characters (every page full at both); comics and links grow with them
+COMICS_EACH = 4
+CAST = 6  # characters in each comic
+# A page shows 24 (admin: 50) rows, each with a few comics: what it may read, whatever the size.
+MOST_DOCS_PER_PAGE = 600
+
+
+def make_catalogue(size: int) -> None:
+    """`size` characters, each in COMICS_EACH comics, each comic with CAST characters, and as
+    many deleted ones (tombstones)."""
+    comic_count = size * COMICS_EACH // CAST
+    Comic.objects.bulk_create(
+        [Comic(id=100_000 + n, title=f"Comic {n:05d}") for n in range(comic_count)]
+    )
+    Character.objects.bulk_create(
+        [
+            Character(
+                id=n,
+                name=f"Hero {n:04d}",
+                thumbnail_path=IMAGE_PATH if n % 2 else "",
+                thumbnail_extension="jpg",
+                comics_available=n % 30,
+                modified=dt.datetime(2010, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=n),
+            )
+            for n in range(1, size + 1)
+        ]
+    )
+    DeletedCharacter.objects.bulk_create(
+        [DeletedCharacter(id=size + n, name=f"Hero {size + n:04d}") for n in range(1, size + 1)]
+    )
+    link = Character.comics.through
+    link.objects.bulk_create(
+        [
+            link(character_id=n, comic_id=100_000 + (n * COMICS_EACH + k) % comic_count)
+            for n in range(1, size + 1)
+            for k in range(COMICS_EACH)
+        ]
+    )
+
+
+def plans_of(action):
+    """Run `action` while recording its commands; explain each one."""
+    RECORDER.recording = []
+    try:
+        action()
+        recorded = RECORDER.recording
+    finally:
+        RECORDER.recording = None
+    client = connection.connection
+    return [explain(client, database, command) for database, command in recorded]
+
+
+def docs_examined(plans) -> int:
+    return sum(plan.docs_examined for plan in plans)
+
+
+def assert_index_served(label, plans):
+    ours = [plan for plan in plans if plan.collection.startswith("characters_")]
+    assert ours, f"{label}: no query on the catalogue was recorded"
+    for plan in ours:
+        assert not plan.scans, f"{label}: {plan.scans} in {plan.command}"

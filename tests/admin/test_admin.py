@@ -7,23 +7,10 @@ from django.http import HttpRequest
 from django.test import Client
 
 from characters.models import LOCAL_ID_START, Character, Comic
+from tests.support.changelist import CHANGELIST, COMICS, result_names
 from tests.support.page_data import make_character
 
 pytestmark = pytest.mark.django_db
-
-CHANGELIST = "/admin/characters/character/"
-COMICS = "/admin/characters/comic/"
-
-
-def result_names(response) -> list[str]:
-    """Names in the changelist's result table (the linked name column)."""
-    html = response.content.decode()
-    if 'id="result_list"' not in html:
-        return []
-    rows = re.findall(r"<tr>(.*?)</tr>", html.split('id="result_list"', 1)[1], re.S)
-    return [
-        m.group(1) for row in rows if (m := re.search(r'class="field-name"><a [^>]*>([^<]*)<', row))
-    ]
 
 
 @pytest.fixture

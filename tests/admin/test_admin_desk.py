@@ -8,13 +8,13 @@ from django.contrib.admin.models import LogEntry
 
 from characters import ownership
 from characters.models import LOCAL_ID_START, Character, Comic
+from tests.support.changelist import CHANGELIST, COMICS, result_names
 from tests.support.page_data import make_character
-from tests.test_admin import CHANGELIST, COMICS, result_names
 
 pytestmark = pytest.mark.django_db
 
 PLACEHOLDER = "/static/img/placeholder.svg"
-STATIC = Path(__file__).resolve().parents[1] / "static"
+STATIC = Path(__file__).resolve().parents[2] / "static"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from django.db.models import Count
 from characters.models import Character, Comic
 from characters.search import Query
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 import synthetic_catalogue  # noqa: E402
 

@@ -1,8 +1,8 @@
 """Admin login throttling (django-axes, marvelsite/login_throttle.py), on both backends.
 
 After AXES_FAILURE_LIMIT failed logins for a username from one address, or from one address,
-attempts from there are refused with a 429 for the cool-off (tests/test_lockout.py: never for a
-username from everywhere), without hashing the password; a successful login resets the count.
+attempts from there are refused with a 429 for the cool-off (tests/admin/test_lockout.py: never
+for a username from everywhere), without hashing the password; a successful login resets the count.
 """
 
 import datetime as dt

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "local_mongo.py"
 # The child reports the URI it was given, whether a primary answers there, and the data folder.
 CHILD = (

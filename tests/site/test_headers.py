@@ -2,7 +2,7 @@
 the admin, HSTS flags only when asked for, and a bad Host header logged as one WARNING line.
 
 The browser side of the policy (no violation while browsing and editing in the admin) is in
-tests/test_browser.py.
+tests/site/test_browser.py.
 """
 
 import json
@@ -106,8 +106,8 @@ def test_hsts_sends_include_subdomains_and_preload_only_when_enabled(client, set
     ],
 )
 def test_hsts_flags_come_from_the_environment(tmp_path, env, expected):
-    """Off by default, and then `check --deploy` stops asking for them (tests/test_settings.py
-    runs it); once on, nothing is silenced."""
+    """Off by default, and then `check --deploy` stops asking for them
+    (tests/deploy/test_settings.py runs it); once on, nothing is silenced."""
     code = (
         "from django.conf import settings; print(settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
         "settings.SECURE_HSTS_PRELOAD, settings.SILENCED_SYSTEM_CHECKS)"

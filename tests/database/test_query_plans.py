@@ -3,7 +3,7 @@
 The commands are recorded as they are sent (pymongo command monitoring) and explained against
 the real server. No stage may scan a whole collection, and the documents examined must not grow
 with the catalogue: the same URLs are measured on a catalogue and on one ten times its size.
-MongoDB only: SQLite plans its own queries (tests/test_views_queries.py bounds their number).
+MongoDB only: SQLite plans its own queries (tests/site/test_views_queries.py bounds their number).
 """
 
 import datetime as dt
@@ -20,18 +20,20 @@ from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_results
 from characters.models import Character, Comic, DeletedCharacter, ImportLock
 from tests.support.page_data import IMAGE_PATH
-from tests.support.query_plans import RECORDER, explain
+from tests.support.query_plans import (
+    MOST_DOCS_PER_PAGE,
+    SIZES,
+    assert_index_served,
+    docs_examined,
+    make_catalogue,
+    plans_of,
+)
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans"),
 ]
 
-SIZES = (150, 1500)  # characters (every page full at both); comics and links grow with them
-COMICS_EACH = 4
-CAST = 6  # characters in each comic
-# A page shows 24 (admin: 50) rows, each with a few comics: what it may read, whatever the size.
-MOST_DOCS_PER_PAGE = 600
 FEATURED = "1,2,3,4,5,6"
 # What still grows, and why (docs/development.md, "Query plans"): checked for scans, not flatness.
 GROWS = {
@@ -41,7 +43,7 @@ GROWS = {
     "of two indexes fetches each match to merge them)",
     # Every name here is "Hero ...": these searches match them all. A search's counts (one
     # per rank) fetch each match to leave out the higher ranks; they are kept per catalogue
-    # version, so a page re-reads only its window (tests/test_search_plans.py).
+    # version, so a page re-reads only its window (tests/database/test_search_plans.py).
     **{
         url: "a search's rank counts fetch each match (kept per catalogue version)"
         for url in (
@@ -85,62 +87,6 @@ URLS = [
     "/admin/characters/deletedcharacter/",
     "/admin/characters/deletedcharacter/?q=hero 0",
 ]
-
-
-def make_catalogue(size: int) -> None:
-    """`size` characters, each in COMICS_EACH comics, each comic with CAST characters, and as
-    many deleted ones (tombstones)."""
-    comic_count = size * COMICS_EACH // CAST
-    Comic.objects.bulk_create(
-        [Comic(id=100_000 + n, title=f"Comic {n:05d}") for n in range(comic_count)]
-    )
-    Character.objects.bulk_create(
-        [
-            Character(
-                id=n,
-                name=f"Hero {n:04d}",
-                thumbnail_path=IMAGE_PATH if n % 2 else "",
-                thumbnail_extension="jpg",
-                comics_available=n % 30,
-                modified=dt.datetime(2010, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=n),
-            )
-            for n in range(1, size + 1)
-        ]
-    )
-    DeletedCharacter.objects.bulk_create(
-        [DeletedCharacter(id=size + n, name=f"Hero {size + n:04d}") for n in range(1, size + 1)]
-    )
-    link = Character.comics.through
-    link.objects.bulk_create(
-        [
-            link(character_id=n, comic_id=100_000 + (n * COMICS_EACH + k) % comic_count)
-            for n in range(1, size + 1)
-            for k in range(COMICS_EACH)
-        ]
-    )
-
-
-def plans_of(action):
-    """Run `action` while recording its commands; explain each one."""
-    RECORDER.recording = []
-    try:
-        action()
-        recorded = RECORDER.recording
-    finally:
-        RECORDER.recording = None
-    client = connection.connection
-    return [explain(client, database, command) for database, command in recorded]
-
-
-def docs_examined(plans) -> int:
-    return sum(plan.docs_examined for plan in plans)
-
-
-def assert_index_served(label, plans):
-    ours = [plan for plan in plans if plan.collection.startswith("characters_")]
-    assert ours, f"{label}: no query on the catalogue was recorded"
-    for plan in ours:
-        assert not plan.scans, f"{label}: {plan.scans} in {plan.command}"
 
 
 @pytest.fixture

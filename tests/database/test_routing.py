@@ -1,7 +1,7 @@
 """Which alias a request reads from (marvelsite/routing.py), on both backends: public GETs read
 through "reads" (primaryPreferred on MongoDB), the admin and every write through "default".
 The alias itself is exercised against a real 3-member replica set whose primary is killed, by a
-real gunicorn: tests/test_outage.py."""
+real gunicorn: tests/database/test_outage.py."""
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS

@@ -1,11 +1,11 @@
 """The admin desk's filters and bulk actions on MongoDB: served by indexes (no collection
-scan), at two catalogue sizes. MongoDB only, like tests/test_query_plans.py."""
+scan), at two catalogue sizes. MongoDB only, like tests/database/test_query_plans.py."""
 
 import pytest
 from django.db import connection
 
 from characters.models import Character, Comic
-from tests.test_query_plans import (
+from tests.support.query_plans import (
     SIZES,
     assert_index_served,
     docs_examined,

@@ -2,7 +2,7 @@
 backends: once the database is shown down (a server-selection timeout, or several failures in
 a row), requests answer 503 at once with Retry-After, without touching the database, until the
 breaker lets a trial through; any success closes it. The same against a real replica
-set whose members are stopped, under a real gunicorn: tests/test_outage.py."""
+set whose members are stopped, under a real gunicorn: tests/database/test_outage.py."""
 
 import threading
 import time

@@ -1,5 +1,5 @@
 """A real browser uploads a character's image through the real admin (Chromium, as
-tests/test_browser.py), and the image shows on the change form and the public page, within
+tests/site/test_browser.py), and the image shows on the change form and the public page, within
 the Content-Security-Policy."""
 
 import re

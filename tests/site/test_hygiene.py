@@ -1,6 +1,6 @@
 """What stored data can put in a page (marvelsite/hygiene.py), on both backends: only http(s)
 URLs in src and href, no control characters; and the site's small public surfaces: the admin
-login's fallback for an unsafe `next`, robots.txt. (/readyz: tests/test_health.py.)"""
+login's fallback for an unsafe `next`, robots.txt. (/readyz: tests/site/test_health.py.)"""
 
 import re
 

@@ -34,8 +34,8 @@ from tests.support.manifests import (
     with_component,
 )
 
-APP_IMAGE = "marvelsite"  # the Skaffold artifact (tests/test_skaffold.py checks it there)
-APP_UID = 10001  # the Dockerfile's USER (tests/test_dockerfile.py checks it there)
+APP_IMAGE = "marvelsite"  # the Skaffold artifact (tests/deploy/test_skaffold.py checks it there)
+APP_UID = 10001  # the Dockerfile's USER (tests/deploy/test_dockerfile.py checks it there)
 MONGO_IMAGE_UID = 999  # the official mongo image's `mongodb` user (the backup CronJob)
 CRD_KIND = "MongoDBCommunity"
 # Custom kinds with no schema in kubernetes-validate: each is checked by its own tests here.
@@ -134,7 +134,7 @@ def test_every_component_is_a_component_an_overlay_can_render():
     for folder in sorted((K8S / "components").iterdir()):
         assert kustomization(folder)["kind"] == "Component", folder.name
         # Rendered in an overlay: prod's list, an optional one-liner, or the storage switch;
-        # or by k8s/cluster (Kyverno's policies, tests/test_policies.py).
+        # or by k8s/cluster (Kyverno's policies, tests/deploy/test_policies.py).
         assert folder.name in listed | set(OPTIONAL_COMPONENTS) | {"ondat", "policies"}, folder.name
 
 

@@ -1,5 +1,6 @@
 """Local edits are owned locally (characters/ownership.py): what the admin notes, shows, resets
-and remembers on deletion, on both backends. The importer's side: tests/test_import_ownership.py.
+and remembers on deletion, on both backends. The importer's side:
+tests/ingest/test_import_ownership.py.
 """
 
 import json
