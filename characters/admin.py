@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.checks import ModelAdminChecks
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ERROR_FLAG, ORDER_VAR, PAGE_VAR, ChangeList
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.contrib.messages.storage import default_storage
 from django.core.exceptions import ValidationError
@@ -21,6 +21,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from characters import images, ownership, search
@@ -452,6 +453,11 @@ class OwnershipAdminMixin(OneTransactionMixin):
         )
 
 
+# Query parameters that change no count: the page (the changelist's, the autocomplete's), the
+# ordering and the error flag.
+UNCOUNTED = {PAGE_VAR, "page", ORDER_VAR, ERROR_FLAG}
+
+
 class KeptCountMixin:
     """Changelists of the catalogue: bounded pages, and their count kept per catalogue version
     as the public list's (characters/page_cache.py): an edit here changes the version, so the
@@ -462,8 +468,17 @@ class KeptCountMixin:
     show_full_result_count = False
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        count = kept_count(queryset)
+        count = kept_count(queryset, key=count_key(request))
         return self.paginator(queryset, per_page, orphans, allow_empty_first_page, count=count)
+
+
+def count_key(request) -> str:
+    """What selects a changelist's (or an autocomplete's) rows: its path and its query string
+    as ChangeList.get_query_string() writes it (sorted), less what changes no count."""
+    params = [
+        (name, values) for name, values in sorted(request.GET.lists()) if name not in UNCOUNTED
+    ]
+    return f"{request.path}?{urlencode(params, doseq=True)}"
 
 
 class CharacterForm(VersionedForm):

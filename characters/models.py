@@ -305,15 +305,19 @@ class Tiers:
     """Rows of several querysets one after another (a search's ranks; known dates before
     unknown ones), each read in its own index order: what IndexedPaginator pages through.
 
-    `parts`: querysets, or (queryset, counter) where counter(count) works the tier's size out
-    from other counts (a difference of two index counts instead of a count that must fetch
-    every row to test a negation). `count`: how a queryset is counted (a view passes its kept
-    count, page_cache.kept_count).
+    `parts`: (name, queryset), or (name, queryset, counter) where counter(count) works the
+    tier's size out from other counts (a difference of two index counts instead of a count that
+    must fetch every row to test a negation). `count(rows, name)`: how a queryset is counted.
+    The name says which of the filter's querysets it is ("all", "known", "exact", ...), one
+    name for the same rows whatever the sort: a caller keeps counts under its own key for the
+    filter and this name (the list view: page_cache.kept_count).
     """
 
     def __init__(self, parts, count=None):
-        self.parts = [part if isinstance(part, tuple) else (part, None) for part in parts]
-        self._count = count or (lambda rows: rows.count())
+        self.parts = [
+            (name, rows, counter[0] if counter else None) for name, rows, *counter in parts
+        ]
+        self._count = count or (lambda rows, name: rows.count())
 
     def counted_with(self, count) -> "Tiers":
         return Tiers(self.parts, count)
@@ -321,8 +325,8 @@ class Tiers:
     @cached_property
     def counts(self) -> list[int]:
         return [
-            max(counter(self._count), 0) if counter else self._count(rows)
-            for rows, counter in self.parts
+            max(counter(self._count), 0) if counter else self._count(rows, name)
+            for name, rows, counter in self.parts
         ]
 
     def count(self) -> int:
@@ -330,7 +334,7 @@ class Tiers:
 
     def window(self, start: int, stop: int) -> list:
         found = []
-        for (rows, _), size in zip(self.parts, self.counts, strict=True):
+        for (_, rows, _), size in zip(self.parts, self.counts, strict=True):
             if start < size and stop > 0:
                 found += rows.window(max(start, 0), min(stop, size))
             start, stop = start - size, stop - size
@@ -517,7 +521,7 @@ class CharacterQuerySet(IndexedQuerySet):
         exact name is a name prefix too, so the second rank is counted as a difference."""
         query = search.Query.parse(text)
         if not query:
-            return Tiers([self.none()])
+            return Tiers([("none", self.none())])
         exact = Q(name_tokens__has_token=query.exact)
         prefix = self._name_prefix(query)
         exact_rows, prefix_rows = self.filter(exact), self.filter(prefix)
@@ -525,12 +529,13 @@ class CharacterQuerySet(IndexedQuerySet):
         longest = max(query.terms, key=len)  # the fewest names, likely: the rows read first
         return Tiers(
             [
-                TokenOrdered(exact_rows.ordered("name"), query.exact),
+                ("exact", TokenOrdered(exact_rows.ordered("name"), query.exact)),
                 (
+                    "name prefix, not exact",
                     TokenOrdered(prefix_rows.exclude(exact).ordered("name"), query.name_prefix),
-                    lambda count: count(prefix_rows) - count(exact_rows),
+                    lambda count: count(prefix_rows, "name prefix") - count(exact_rows, "exact"),
                 ),
-                TokenOrdered(words, longest),
+                ("word prefixes only", TokenOrdered(words, longest)),
             ]
         )
 
@@ -558,10 +563,15 @@ class CharacterQuerySet(IndexedQuerySet):
         date come after the others (null sorts lowest on both backends), both parts read in
         the same index and counted from its keys (all, minus the known ones)."""
         if sort != "modified":
-            return Tiers([self.ordered(sort)])
+            return Tiers([("all", self.ordered(sort))])
         known = self.filter(modified__range=KNOWN_DATES)
         unknown = self.filter(modified__isnull=True).ordered(sort)
-        return Tiers([known.ordered(sort), (unknown, lambda count: count(self) - count(known))])
+        return Tiers(
+            [
+                ("known", known.ordered(sort)),
+                ("unknown", unknown, lambda count: count(self, "all") - count(known, "known")),
+            ]
+        )
 
     def sample(self, count: int, exclude_ids=()):
         """`count` random characters (fewer if there are not enough) in one or two queries.
