@@ -507,6 +507,8 @@ def holds_only_the_links(field) -> bool:
 
 
 class CharacterAdminChecks(ModelAdminChecks):
+    """Django's checks, letting the form hold the comics (holds_only_the_links)."""
+
     def _check_field_spec_item(self, obj, field_name, label):
         field = obj.model._meta.get_field(field_name) if field_name == "comics" else None
         if field is not None and holds_only_the_links(field):
