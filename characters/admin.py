@@ -9,8 +9,10 @@ from collections import defaultdict
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.checks import ModelAdminChecks
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ERROR_FLAG, ORDER_VAR, PAGE_VAR, ChangeList
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.contrib.messages.storage import default_storage
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, models, router
@@ -19,6 +21,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from characters import images, ownership, search
@@ -28,6 +31,7 @@ from characters.models import (
     LOCAL_ID_START,
     CatalogueVersion,
     Character,
+    CharacterComic,
     Comic,
     DeletedCharacter,
     ImportRun,
@@ -38,8 +42,6 @@ from characters.page_cache import kept_count
 from characters.views import PLACEHOLDER_IMAGE
 from marvelsite.db_errors import is_transient
 from marvelsite.transactions import atomic
-
-Link = Character.comics.through
 
 
 class HasImageFilter(admin.SimpleListFilter):
@@ -93,7 +95,7 @@ class NoComicsFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "none":
-            linked = Link.objects.filter(character_id=OuterRef("pk"))
+            linked = CharacterComic.objects.filter(character_id=OuterRef("pk"))
             return queryset.filter(~Exists(linked))
         return queryset
 
@@ -162,7 +164,7 @@ class CharacterChangeList(IndexedChangeList):
     def get_results(self, request):
         super().get_results(request)
         counts = dict(
-            Link.objects.filter(character_id__in=[c.pk for c in self.result_list])
+            CharacterComic.objects.filter(character_id__in=[c.pk for c in self.result_list])
             .values("character_id")
             .annotate(n=Count("id"))
             .values_list("character_id", "n")
@@ -173,7 +175,7 @@ class CharacterChangeList(IndexedChangeList):
 
 
 def linked_comic_ids(character_id: int) -> list[int]:
-    return list(Link.objects.filter(character_id=character_id).values_list("comic_id", flat=True))
+    return CharacterComic.objects.comic_ids_by_character([character_id]).get(character_id, [])
 
 
 def _marvel_value(value) -> str:
@@ -451,6 +453,11 @@ class OwnershipAdminMixin(OneTransactionMixin):
         )
 
 
+# Query parameters that change no count: the page (the changelist's, the autocomplete's), the
+# ordering and the error flag.
+UNCOUNTED = {PAGE_VAR, "page", ORDER_VAR, ERROR_FLAG}
+
+
 class KeptCountMixin:
     """Changelists of the catalogue: bounded pages, and their count kept per catalogue version
     as the public list's (characters/page_cache.py): an edit here changes the version, so the
@@ -461,8 +468,17 @@ class KeptCountMixin:
     show_full_result_count = False
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        count = kept_count(queryset)
+        count = kept_count(queryset, key=count_key(request))
         return self.paginator(queryset, per_page, orphans, allow_empty_first_page, count=count)
+
+
+def count_key(request) -> str:
+    """What selects a changelist's (or an autocomplete's) rows: its path and its query string
+    as ChangeList.get_query_string() writes it (sorted), less what changes no count."""
+    params = [
+        (name, values) for name, values in sorted(request.GET.lists()) if name not in UNCOUNTED
+    ]
+    return f"{request.path}?{urlencode(params, doseq=True)}"
 
 
 class CharacterForm(VersionedForm):
@@ -481,6 +497,23 @@ class CharacterForm(VersionedForm):
     def clean_upload(self) -> images.Prepared | None:
         upload = self.cleaned_data.get("upload")
         return images.prepare(upload) if upload else None
+
+
+def holds_only_the_links(field) -> bool:
+    """A many-to-many field whose link model holds nothing but its id and the two keys: the
+    admin edits it as an implicit one, though Django leaves out (and its checks refuse,
+    admin.E013) one with an explicit link model, which could need more to be filled in."""
+    return len(field.remote_field.through._meta.concrete_fields) == 3
+
+
+class CharacterAdminChecks(ModelAdminChecks):
+    """Django's checks, letting the form hold the comics (holds_only_the_links)."""
+
+    def _check_field_spec_item(self, obj, field_name, label):
+        field = obj.model._meta.get_field(field_name) if field_name == "comics" else None
+        if field is not None and holds_only_the_links(field):
+            return []
+        return super()._check_field_spec_item(obj, field_name, label)
 
 
 @admin.register(Character)
@@ -514,8 +547,23 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
         ),
     )
 
+    checks_class = CharacterAdminChecks
+
     def get_changelist(self, request, **kwargs):
         return CharacterChangeList
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if not holds_only_the_links(db_field):
+            return super().formfield_for_manytomany(db_field, request, **kwargs)
+        # What Django does for an implicit link model (the widgets this admin uses).
+        using = kwargs.get("using")
+        if db_field.name in self.get_autocomplete_fields(request):
+            kwargs.setdefault(
+                "widget", AutocompleteSelectMultiple(db_field, self.admin_site, using=using)
+            )
+        if (queryset := self.get_field_queryset(using, db_field, request)) is not None:
+            kwargs.setdefault("queryset", queryset)
+        return db_field.formfield(**kwargs)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "urls":

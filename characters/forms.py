@@ -104,7 +104,7 @@ class CharacterFilterForm(forms.Form):
         in its ranks (exact name, name prefix, word prefixes), the oldest first with the
         unknown dates last."""
         if self.search_too_long:  # no name is that long: nothing can match
-            return Tiers([Character.objects.none()])
+            return Tiers([("none", Character.objects.none())])
         characters = Character.objects.all()
         if self.with_image:
             characters = characters.with_image()
@@ -112,12 +112,22 @@ class CharacterFilterForm(forms.Form):
             return characters.ranked_search(self.search)
         return characters.search(self.search).tiers(self.sort_key)
 
-    def query_string(self, page: int | None = None) -> str:
-        """The canonical query string: fixed order, defaults and unknown parameters left out."""
-        page = self.page_number if page is None else page
+    def filter_pairs(self) -> list[tuple[str, str]]:
+        """What selects the rows (not their order or page), canonical."""
         pairs = [("q", self.search)] if self.search else []
         if self.with_image:
             pairs.append(("image", "1"))
+        return pairs
+
+    def count_key(self) -> str:
+        """The filter's canonical text, which its counts are kept under (with the tier's name:
+        a search too long to match has its own, "none")."""
+        return urlencode(self.filter_pairs())
+
+    def query_string(self, page: int | None = None) -> str:
+        """The canonical query string: fixed order, defaults and unknown parameters left out."""
+        page = self.page_number if page is None else page
+        pairs = self.filter_pairs()
         if self.sort_key != DEFAULT_SORT:
             pairs.append(("sort", self.sort_key))
         if page > 1:

@@ -10,6 +10,7 @@ import re
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -304,15 +305,19 @@ class Tiers:
     """Rows of several querysets one after another (a search's ranks; known dates before
     unknown ones), each read in its own index order: what IndexedPaginator pages through.
 
-    `parts`: querysets, or (queryset, counter) where counter(count) works the tier's size out
-    from other counts (a difference of two index counts instead of a count that must fetch
-    every row to test a negation). `count`: how a queryset is counted (a view passes its kept
-    count, page_cache.kept_count).
+    `parts`: (name, queryset), or (name, queryset, counter) where counter(count) works the
+    tier's size out from other counts (a difference of two index counts instead of a count that
+    must fetch every row to test a negation). `count(rows, name)`: how a queryset is counted.
+    The name says which of the filter's querysets it is ("all", "known", "exact", ...), one
+    name for the same rows whatever the sort: a caller keeps counts under its own key for the
+    filter and this name (the list view: page_cache.kept_count).
     """
 
     def __init__(self, parts, count=None):
-        self.parts = [part if isinstance(part, tuple) else (part, None) for part in parts]
-        self._count = count or (lambda rows: rows.count())
+        self.parts = [
+            (name, rows, counter[0] if counter else None) for name, rows, *counter in parts
+        ]
+        self._count = count or (lambda rows, name: rows.count())
 
     def counted_with(self, count) -> "Tiers":
         return Tiers(self.parts, count)
@@ -320,8 +325,8 @@ class Tiers:
     @cached_property
     def counts(self) -> list[int]:
         return [
-            max(counter(self._count), 0) if counter else self._count(rows)
-            for rows, counter in self.parts
+            max(counter(self._count), 0) if counter else self._count(rows, name)
+            for name, rows, counter in self.parts
         ]
 
     def count(self) -> int:
@@ -329,7 +334,7 @@ class Tiers:
 
     def window(self, start: int, stop: int) -> list:
         found = []
-        for (rows, _), size in zip(self.parts, self.counts, strict=True):
+        for (_, rows, _), size in zip(self.parts, self.counts, strict=True):
             if start < size and stop > 0:
                 found += rows.window(max(start, 0), min(stop, size))
             start, stop = start - size, stop - size
@@ -406,16 +411,14 @@ class ComicQuerySet(IndexedQuerySet):
         $lookup per link row (twice the time for a page of cards); django-mongodb-backend
         has no prefetch_related.
         """
-        link = Character.comics.through
-        links = pairs_in(link, self.db, "character_id", character_ids, "character_id", "comic_id")
-        comic_ids = {comic_id for _, comic_id in links}
+        links = CharacterComic.objects.using(self.db).comic_ids_by_character(character_ids)
+        comic_ids = {comic_id for ids in links.values() for comic_id in ids}
         titles = dict(pairs_in(Comic, self.db, "id", comic_ids, "id", "title"))
         found = defaultdict(list)
-        for character_id, comic_id in links:
-            if comic_id in titles:
-                found[character_id].append(ComicTitle(comic_id, titles[comic_id]))
-        for comics in found.values():
-            comics.sort(key=lambda comic: (comic.title.casefold(), comic.id))
+        for character_id, ids in links.items():
+            comics = [ComicTitle(comic, titles[comic]) for comic in ids if comic in titles]
+            if comics:
+                found[character_id] = sorted(comics, key=lambda c: (c.title.casefold(), c.id))
         return found
 
 
@@ -491,11 +494,7 @@ class Comic(DerivedFieldsModel, LocalIdModel):
         answers by joining every character to the links; a select_related join from the links
         runs a $lookup per link there, twice the time and the server's CPU.)"""
         using = self._state.db or router.db_for_read(Character)
-        link = Character.comics.through
-        ids = [
-            pair[1]
-            for pair in pairs_in(link, using, "comic_id", [self.pk], "comic_id", "character_id")
-        ]
+        ids = CharacterComic.objects.using(using).character_ids_of(self.pk)
         characters = Character.objects.using(using).filter(id__in=ids) if ids else []
         return sorted(characters, key=lambda c: (c.sort_name or "", c.id))
 
@@ -522,7 +521,7 @@ class CharacterQuerySet(IndexedQuerySet):
         exact name is a name prefix too, so the second rank is counted as a difference."""
         query = search.Query.parse(text)
         if not query:
-            return Tiers([self.none()])
+            return Tiers([("none", self.none())])
         exact = Q(name_tokens__has_token=query.exact)
         prefix = self._name_prefix(query)
         exact_rows, prefix_rows = self.filter(exact), self.filter(prefix)
@@ -530,12 +529,13 @@ class CharacterQuerySet(IndexedQuerySet):
         longest = max(query.terms, key=len)  # the fewest names, likely: the rows read first
         return Tiers(
             [
-                TokenOrdered(exact_rows.ordered("name"), query.exact),
+                ("exact", TokenOrdered(exact_rows.ordered("name"), query.exact)),
                 (
+                    "name prefix, not exact",
                     TokenOrdered(prefix_rows.exclude(exact).ordered("name"), query.name_prefix),
-                    lambda count: count(prefix_rows) - count(exact_rows),
+                    lambda count: count(prefix_rows, "name prefix") - count(exact_rows, "exact"),
                 ),
-                TokenOrdered(words, longest),
+                ("word prefixes only", TokenOrdered(words, longest)),
             ]
         )
 
@@ -563,10 +563,15 @@ class CharacterQuerySet(IndexedQuerySet):
         date come after the others (null sorts lowest on both backends), both parts read in
         the same index and counted from its keys (all, minus the known ones)."""
         if sort != "modified":
-            return Tiers([self.ordered(sort)])
+            return Tiers([("all", self.ordered(sort))])
         known = self.filter(modified__range=KNOWN_DATES)
         unknown = self.filter(modified__isnull=True).ordered(sort)
-        return Tiers([known.ordered(sort), (unknown, lambda count: count(self) - count(known))])
+        return Tiers(
+            [
+                ("known", known.ordered(sort)),
+                ("unknown", unknown, lambda count: count(self, "all") - count(known, "known")),
+            ]
+        )
 
     def sample(self, count: int, exclude_ids=()):
         """`count` random characters (fewer if there are not enough) in one or two queries.
@@ -640,7 +645,9 @@ class Character(DerivedFieldsModel, LocalIdModel):
     random_key = models.FloatField(default=new_random_key, db_index=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    comics = models.ManyToManyField(Comic, related_name="characters", blank=True)
+    comics = models.ManyToManyField(
+        Comic, related_name="characters", blank=True, through="CharacterComic"
+    )
     # A digest of the Marvel record this character was last imported from (its fields, comic
     # ids and titles: importer.record_digest): an import skips a character whose record has
     # the same digest and nothing edited here. None: not imported since the field came (None,
@@ -708,25 +715,12 @@ class Character(DerivedFieldsModel, LocalIdModel):
 
     def comic_ids(self) -> list[int]:
         """Ids of the comics linked to this character, read through the links' index."""
-        links = type(self).comics.through.objects.using(self._state.db)
-        return sorted(links.filter(character_id=self.pk).values_list("comic_id", flat=True))
+        links = CharacterComic.objects.using(self._state.db)
+        return links.comic_ids_by_character([self.pk]).get(self.pk, [])
 
     def set_comic_ids(self, comic_ids) -> None:
-        """Link exactly these comics: what `self.comics.set()` does, through the links'
-        character_id index (`set()` reads the current comics by joining every comic to the
-        links, a collection scan on MongoDB), and a new catalogue version when they changed."""
-        link = type(self).comics.through
-        links = link.objects.using(self._state.db)
-        have = dict(links.filter(character_id=self.pk).values_list("comic_id", "pk"))
-        wanted = set(comic_ids)
-        gone = [pk for comic_id, pk in have.items() if comic_id not in wanted]
-        if gone:
-            links.filter(pk__in=gone).delete()
-        new = sorted(wanted - have.keys())
-        if new:
-            links.bulk_create([link(character_id=self.pk, comic_id=c) for c in new])
-        if gone or new:
-            CatalogueVersion.bump(using=self._state.db)
+        """Link exactly these comics (LinkQuerySet.replace)."""
+        CharacterComic.objects.using(self._state.db).replace(self, comic_ids)
 
     def upload_url(self, variant: str) -> str:
         """The URL of the editor's upload in this size ("card", "detail", "original"), or ""."""
@@ -741,6 +735,87 @@ class Character(DerivedFieldsModel, LocalIdModel):
         path = self.thumbnail_path.replace("http://", "https://", 1)
         url = f"{path}/{variant}.{self.thumbnail_extension}"
         return url if is_web_url(url) else ""
+
+
+class LinkQuerySet(models.QuerySet):
+    """The links read and written through their character_id and comic_id indexes, not the
+    relation's managers: MongoDB answers those by joining every comic (or character) to the
+    links, a collection scan. Called on the manager: CharacterComic.objects.using(db)."""
+
+    def _pairs(self, field: str, values, key: str, value: str) -> list[tuple]:
+        # The links' one fast read (pymongo on MongoDB): every method below reads through it.
+        return pairs_in(self.model, self.db, field, values, key, value)
+
+    def comic_ids_by_character(self, character_ids) -> dict[int, list[int]]:
+        """{character id: its comic ids, ascending}; a character with none is left out."""
+        found = defaultdict(list)
+        for character_id, comic_id in self._pairs(
+            "character_id", character_ids, "character_id", "comic_id"
+        ):
+            found[character_id].append(comic_id)
+        return {character_id: sorted(ids) for character_id, ids in found.items()}
+
+    def character_ids_of(self, comic_ids) -> list[int]:
+        """The ids of the characters in these comics (one comic id, or many), ascending."""
+        comic_ids = [comic_ids] if isinstance(comic_ids, int) else comic_ids
+        pairs = self._pairs("comic_id", comic_ids, "comic_id", "character_id")
+        return sorted({character_id for _, character_id in pairs})
+
+    def replace(self, character: "Character", comic_ids) -> None:
+        """Link `character` to exactly these comics, and make a new catalogue version when
+        that changed anything: what `character.comics.set()` does, without its read of the
+        current comics (a join of every comic to the links on MongoDB) and without
+        m2m_changed (the version is bumped here, once)."""
+        links = self.using(self._db or character._state.db)
+        if links.replace_many({character.pk: comic_ids}):
+            CatalogueVersion.bump(using=links.db)
+
+    def replace_many(self, wanted: dict[int, Iterable[int]]) -> bool:
+        """Link each character (key) to exactly these comic ids (value), in one read, one
+        delete and one insert at most. Whether anything changed; no version bump (the
+        caller's write makes one)."""
+        wanted = {character_id: set(ids) for character_id, ids in wanted.items()}
+        have: dict[int, dict[int, object]] = {character_id: {} for character_id in wanted}
+        stored = self.filter(character_id__in=list(wanted))
+        for character_id, comic_id, pk in stored.values_list("character_id", "comic_id", "pk"):
+            have[character_id][comic_id] = pk
+        gone = [
+            pk
+            for character_id, comics in have.items()
+            for comic_id, pk in comics.items()
+            if comic_id not in wanted[character_id]
+        ]
+        new = [
+            self.model(character_id=character_id, comic_id=comic_id)
+            for character_id, ids in wanted.items()
+            for comic_id in sorted(ids - have[character_id].keys())
+        ]
+        if gone:
+            self.filter(pk__in=gone).delete()
+        if new:
+            self.bulk_create(new)
+        return bool(gone or new)
+
+
+class CharacterComic(models.Model):
+    """A character appearing in a comic: Character.comics' link table, named.
+
+    The table, its columns and indexes are the ones Django made for the implicit link model
+    (migration 0011 changes the state only); the key is the backend's default auto field.
+    """
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="+")
+    comic = models.ForeignKey(Comic, on_delete=models.CASCADE, related_name="+")
+
+    objects = LinkQuerySet.as_manager()
+
+    class Meta:
+        db_table = "characters_character_comics"
+        unique_together = [("character", "comic")]
+        verbose_name = "character's comic"
+
+    def __str__(self):
+        return f"character {self.character_id} in comic {self.comic_id}"
 
 
 # Sent after CatalogueVersion.bump(): this process forgets the version it keeps in memory.

@@ -25,6 +25,7 @@ from characters import images
 from characters.models import (
     CatalogueVersion,
     Character,
+    CharacterComic,
     Comic,
     DeletedCharacter,
     LocalIdModel,
@@ -177,28 +178,10 @@ def reset_many_to_marvel(rows: Iterable[LocalIdModel]) -> list[tuple[LocalIdMode
 
 def _set_many_comic_ids(db: str, wanted: dict[int, set[int]]) -> None:
     """Link each character (key) to exactly these comics (value) that still exist."""
-    link = Character.comics.through
-    links = link.objects.using(db)
     every = set().union(*wanted.values())
     existing = set(Comic.objects.using(db).filter(id__in=every).values_list("id", flat=True))
-    have: dict[int, dict[int, Any]] = {pk: {} for pk in wanted}
-    stored = links.filter(character_id__in=list(wanted)).values_list(
-        "character_id", "comic_id", "pk"
-    )
-    for character_id, comic_id, pk in stored:
-        have[character_id][comic_id] = pk
-    gone = [
-        pk for char, comics in have.items() for c, pk in comics.items() if c not in wanted[char]
-    ]
-    new = [
-        link(character_id=char, comic_id=c)
-        for char, comic_ids in wanted.items()
-        for c in sorted((comic_ids & existing) - have[char].keys())
-    ]
-    if gone:
-        links.filter(pk__in=gone).delete()
-    if new:
-        links.bulk_create(new)
+    links = CharacterComic.objects.using(db)
+    links.replace_many({character_id: ids & existing for character_id, ids in wanted.items()})
 
 
 def delete_characters(characters: Iterable[Character]) -> list[DeletedCharacter]:

@@ -11,10 +11,11 @@ writes.
 - HTTP: the pages carry `Cache-Control: public, max-age=<same seconds>` and an ETag derived from
   the version and the canonical URL; a conditional GET with the current ETag gets a 304
   without a query (Django's conditional response handling).
-- Counts: a list's count is kept per filter and version in the same cache, for
-  MARVELSITE_COUNT_CACHE_SECONDS (default 60; 0 counts on every request), whatever the page
-  cache does: on MongoDB a count reads one index key per row counted (40-50 ms at 105,000
-  characters), and every page, sort and process-local rendering of a filter shares it.
+- Counts: a list's count is kept per filter (the caller's canonical key for it) and version
+  in the same cache, for MARVELSITE_COUNT_CACHE_SECONDS (default 60; 0 counts on every
+  request), whatever the page cache does: on MongoDB a count reads one index key per row
+  counted (40-50 ms at 105,000 characters), and every page, sort and process-local rendering
+  of a filter shares it.
 The canonical URL ignores unknown query parameters, so `?utm_source=x` reuses the cached page.
 The pages do not vary by user or cookie, so one copy serves everyone.
 """
@@ -22,16 +23,11 @@ The pages do not vary by user or cookie, so one copy serves everyone.
 import functools
 import hashlib
 from collections.abc import Callable
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models.expressions import Col
-from django.db.models.lookups import Lookup
 from django.db.models.signals import m2m_changed, post_delete, post_save
-from django.db.models.sql.where import WhereNode
 from django.http import HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import quote_etag
@@ -94,60 +90,28 @@ def release() -> str:
     return hashed.hexdigest()[:16]
 
 
-# What a WHERE tree's text shows in full; a subquery or an expression prints as its object's
-# address, which another filter could reuse once the object is freed.
-PLAIN_VALUES = (str, int, float, bool, date, Decimal, type(None))  # datetime is a date
+def kept_count(
+    rows, key: str | None = None, version: Callable[[], str] = read_catalogue_version
+) -> int:
+    """`rows.count()`, kept per catalogue version under the caller's `key`: counted once per
+    version and process, then read from the cache (count_seconds()).
 
-
-def _told_by_its_text(node: WhereNode) -> bool:
-    """Whether `str(node)` names every column and value it compares (lookups of a column
-    against plain values, and lists of them), so that its text can key a kept count."""
-    for child in node.children:
-        if isinstance(child, WhereNode):
-            if not _told_by_its_text(child):
-                return False
-            continue
-        if not (isinstance(child, Lookup) and isinstance(child.lhs, Col)):
-            return False
-        values = child.rhs if isinstance(child.rhs, list | tuple | set | frozenset) else [child.rhs]
-        if not all(isinstance(value, PLAIN_VALUES) for value in values):
-            return False
-    return True
-
-
-def kept_count(rows, version: Callable[[], str] = read_catalogue_version) -> int:
-    """`rows.count()`, kept per catalogue version and filter: counted once per version and
-    process, then read from the cache (count_seconds()).
-
-    `version` reads the version when a count may be kept (a view passes the one it already
-    read). Counted at once, never kept: with no version row yet (nothing was ever bumped: a
-    conservative choice) and for what the filter does not describe alone (slices, DISTINCT,
-    unions, annotations, joins, subqueries or expressions as values). The key is the query's
-    WHERE tree as text: each lookup with its column and value
-    (`IContains(Col(characters_character, ...name), 'man')`).
-    The version is read before counting, so a count is never older than the version it is
-    kept under.
+    `key` names the rows in the caller's canonical terms (the list's filter and tier, the
+    changelist's query string): one key for the same rows, never one for different ones.
+    Without a key the rows are counted at once, never kept; so they are with no version row
+    yet (nothing was ever bumped: a conservative choice). `version` reads the version when a
+    count may be kept (a view passes the one it already read), before counting, so a count is
+    never older than the version it is kept under.
     """
-    query = rows.query
-    plain = not (
-        query.is_sliced
-        or query.distinct
-        or query.combinator
-        or query.annotations
-        or query.extra
-        or len(query.alias_map) > 1
-        or query.is_empty()
-        or not _told_by_its_text(query.where)
-    )
     seconds = count_seconds()
-    token = version() if plain and seconds > 0 else ""
+    token = version() if key is not None and seconds > 0 else ""
     if not token:
         return rows.count()
-    key = f"count:{rows.db}:{rows.model._meta.label}:{digest(str(query.where))}:{token}"
-    count = cache.get(key)
+    kept = f"count:{rows.db}:{rows.model._meta.label}:{digest(key)}:{token}"
+    count = cache.get(kept)
     if count is None:
         count = rows.count()
-        cache.set(key, count, seconds)
+        cache.set(kept, count, seconds)
     return count
 
 

@@ -5,7 +5,7 @@ Query budget (asserted in tests/site/test_views_queries.py): every page runs a f
 queries, whatever the page size and however many comics a character has.
 """
 
-from functools import cached_property, lru_cache, partial
+from functools import cached_property, lru_cache
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -118,9 +118,12 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
         return canonical_list_query(self.request.META.get("QUERY_STRING", ""))
 
     def get_queryset(self):
-        return self.filters.characters().counted_with(
-            partial(kept_count, version=self.catalogue_version)
-        )
+        return self.filters.characters().counted_with(self.tier_count)
+
+    def tier_count(self, rows, tier: str) -> int:
+        """A tier's count, kept under the filter's canonical text and the tier's name."""
+        key = f"list?{self.filters.count_key()}#{tier}"
+        return kept_count(rows, key=key, version=self.catalogue_version)
 
     def paginate_queryset(self, queryset, page_size):
         paginator = self.get_paginator(queryset, page_size, count=queryset.count())

@@ -171,7 +171,7 @@ def test_the_comic_admin_counts_once_per_version(admin_client, again):
     assert admin_client.get(url).context["cl"].result_count == 61
 
 
-def test_only_plain_filters_are_kept():
+def test_only_counts_with_a_key_are_kept():
     make_many(13, comics_each=3)  # 7 with an image, 6 without: counts that differ
     CatalogueVersion.bump()
     asked = []
@@ -180,18 +180,18 @@ def test_only_plain_filters_are_kept():
         asked.append(1)
         return read_catalogue_version()
 
+    # No key, no keeping: whatever the rows are, they are counted at once.
     joined = Character.objects.filter(comics__title="Comic 000")
-    assert kept_count(joined, version) == 13
-    assert kept_count(Character.objects.all().distinct(), version) == 13
-    assert kept_count(Character.objects.none(), version) == 0
-    # A subquery as a value prints as its object's address: no key can be trusted.
+    assert kept_count(joined, version=version) == 13
+    assert kept_count(Character.objects.all().distinct(), version=version) == 13
+    assert kept_count(Character.objects.none(), version=version) == 0
     by_subquery = Character.objects.filter(id__in=Character.objects.filter(name="Hero 001"))
-    assert kept_count(by_subquery, version) == 1
+    assert kept_count(by_subquery, version=version) == 1
     assert asked == []  # counted, never kept: the version was not even read
-    assert kept_count(Character.objects.search("hero 01"), version) == 4
-    assert kept_count(Character.objects.with_image(), version) == 7
-    assert kept_count(Character.objects.without_image(), version) == 6
-    assert kept_count(Character.objects.all(), version) == 13
+    assert kept_count(Character.objects.search("hero 01"), key="q=hero 01", version=version) == 4
+    assert kept_count(Character.objects.with_image(), key="image=1", version=version) == 7
+    assert kept_count(Character.objects.without_image(), key="image=0", version=version) == 6
+    assert kept_count(Character.objects.all(), key="", version=version) == 13
     assert len(asked) == 4
 
 
@@ -201,7 +201,7 @@ def test_counts_are_not_kept_when_turned_off(settings, django_assert_num_queries
     CatalogueVersion.bump()
     for _ in range(2):
         with django_assert_num_queries(1):  # the count; the version is not read
-            assert kept_count(Character.objects.all()) == 3
+            assert kept_count(Character.objects.all(), key="") == 3
 
 
 # --- the version read ------------------------------------------------------------------------
@@ -241,3 +241,60 @@ def test_a_database_failure_is_a_database_error_with_its_cause(on_mongodb):
     error = caught.value
     cause = error.__cause__ if on_mongodb else error
     assert "hunter2" in str(cause)  # the driver's own error, kept for the log (masked there)
+
+
+# --- the keys: the caller's canonical key --------------------------------------------------
+# Different rows never share a key, so each pair below would read the other's kept count if
+# the key left something out (the list's filter or tier, the changelist's query string).
+
+
+@pytest.fixture
+def heroes():
+    # "Hero 001".."Hero 030": the ones made with an even index (Hero 001, 003, ...) have an
+    # image; Hero 030 has no known date.
+    make_many(30)
+    Character.objects.filter(id=30).update(modified=None)
+    CatalogueVersion.bump()
+
+
+def changelist_count(admin_client, model: str, query: str) -> int:
+    response = admin_client.get(f"/admin/characters/{model}/?{query}")
+    assert response.status_code == 200, query
+    return response.context["cl"].result_count
+
+
+def test_the_list_keys_a_count_by_its_filter_and_tier(client, heroes):
+    # One filter, its search ranks: exact name, name prefix, word prefixes.
+    assert listed(client, "/characters/?q=hero 001") == 1
+    # The same search with an image filter: a key without the image flag would say 1.
+    assert listed(client, "/characters/?q=hero 00&image=1") == 5
+    assert listed(client, "/characters/?q=hero 00") == 9
+    # The same search sorted otherwise: one tier, all it finds (not its exact-name rank).
+    assert listed(client, "/characters/?q=hero 00&sort=-name") == 9
+    assert listed(client, "/characters/?q=hero 001&sort=-name") == 1
+    # The oldest first: the known dates, then the rest (all minus the known ones).
+    assert listed(client, "/characters/?sort=modified") == 30
+    assert listed(client, "/characters/?image=1&sort=modified") == 15
+    assert listed(client, "/characters/?image=1") == 15
+    assert listed(client, "/characters/?") == 30
+    # A search too long to match lists nothing; its text is not in the canonical query string.
+    assert listed(client, "/characters/?q=" + "x" * 300) == 0
+    assert listed(client, "/characters/?q=hero") == 30
+
+
+def test_the_list_shares_a_count_across_sorts_and_pages(client, heroes):
+    assert listed(client, "/characters/?image=1&sort=-name") == 15
+    with CaptureQueriesContext(connection) as logged:
+        assert listed(client, "/characters/?image=1&sort=comics&page=1") == 15
+    counts = [query["sql"] for query in logged if "count" in query["sql"].lower()]
+    assert counts == []  # the filter's count, kept under the same key
+
+
+def test_the_admin_keys_a_count_by_its_query_string(admin_client, heroes):
+    assert changelist_count(admin_client, "character", "q=hero 00") == 9
+    assert changelist_count(admin_client, "character", "q=hero 00&has_image=yes") == 5
+    assert changelist_count(admin_client, "character", "q=hero 00&has_image=no") == 4
+    assert changelist_count(admin_client, "character", "has_image=no") == 15
+    assert changelist_count(admin_client, "character", "q=hero 00&o=-2") == 9  # ordering: same key
+    # Another model's changelist with the same query string.
+    assert changelist_count(admin_client, "comic", "q=hero 00") == 0
