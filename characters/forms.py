@@ -114,6 +114,10 @@ class CharacterFilterForm(forms.Form):
 
     def filter_pairs(self) -> list[tuple[str, str]]:
         """What selects the rows (not their order or page), canonical."""
+        if self.search_too_long:
+            # Its own text, cut and still too long: never the plain list's cached page, and
+            # one cache entry for every search that starts the same.
+            return [("q", self.search_shown + "…")]
         pairs = [("q", self.search)] if self.search else []
         if self.with_image:
             pairs.append(("image", "1"))

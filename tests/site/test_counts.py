@@ -277,7 +277,7 @@ def test_the_list_keys_a_count_by_its_filter_and_tier(client, heroes):
     assert listed(client, "/characters/?image=1&sort=modified") == 15
     assert listed(client, "/characters/?image=1") == 15
     assert listed(client, "/characters/?") == 30
-    # A search too long to match lists nothing; its text is not in the canonical query string.
+    # A search too long to match lists nothing, under a count of its own.
     assert listed(client, "/characters/?q=" + "x" * 300) == 0
     assert listed(client, "/characters/?q=hero") == 30
 

@@ -57,6 +57,16 @@ def test_each_query_string_is_its_own_page(client):
     assert client.get("/characters/?page=2")["X-Page-Cache"] == "hit"
 
 
+def test_a_search_too_long_to_match_is_not_the_plain_list(client):
+    make_many(30)
+    assert client.get("/characters/")["X-Page-Cache"] == "miss"
+    too_long = client.get("/characters/?q=" + "x" * 300)
+    assert too_long["X-Page-Cache"] == "miss"
+    assert "hero-001" not in too_long.content.decode()
+    assert client.get("/characters/?q=" + "x" * 250)["X-Page-Cache"] == "hit"  # same first 200
+    assert client.get("/characters/")["X-Page-Cache"] == "hit"
+
+
 def test_an_admin_edit_shows_at_once_on_every_worker(client, admin_client):
     hulk = make_character(1009351, "Hulk", comics=[(40632, "Hulk (2008) #53")])
     assert "Hulk" in client.get("/characters/?q=hulk").content.decode()
