@@ -2,20 +2,22 @@
 the default storage (GridFS on MongoDB: characters/store/gridfs.py; files on SQLite).
 
 An upload is decoded and encoded again, so what is stored is pixels only: no metadata, and no
-second format hiding in the bytes (a polyglot). Each upload is stored three times under its
-sha256: the original size and the two sizes pages show ("card" and "detail").
+second format hiding in the bytes (a polyglot); a photo is turned upright first (its EXIF
+Orientation), as the metadata that said how to show it is dropped. Each upload is stored three
+times under its sha256: the original size and the two sizes pages show ("card" and "detail").
 """
 
 import hashlib
 import io
 import re
+import struct
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 4096
@@ -95,10 +97,20 @@ class Prepared:
     sizes: dict[str, Encoded]
 
 
+def upright(image: Image.Image) -> Image.Image:
+    """`image` turned as its EXIF Orientation tag says (a phone stores what its sensor saw and
+    the tag), since re-encoding drops the tag; as it is when the EXIF cannot be read."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (ValueError, TypeError, KeyError, OSError, SyntaxError, struct.error):
+        return image
+
+
 def prepare(upload) -> Prepared:
     """Validate and re-encode an uploaded image in every size (a ValidationError if bad)."""
     image = validate(upload)
-    image_format = image.format
+    image_format = image.format  # not kept by a turned copy
+    image = upright(image)
     original = encode(image, image_format)
     sizes = {"original": original} | {
         variant: encode(image, image_format, box) for variant, box in SIZES.items()
