@@ -3,7 +3,8 @@ client (no second client): uploads live in the replica set, replicated and backe
 data (mongodump covers GridFS).
 
 No maintained Django GridFS storage exists; this one is the small part the site needs: save,
-open, exists, delete, size, and each file's sha256 and content type in its metadata.
+open, exists, delete, size, listdir and times, and each file's sha256 and content type in its
+metadata.
 
 Reads: a file and its first chunk in one round trip (an aggregate with a $lookup, both by
 index), then kept in this process's memory (characters/store/bytes_cache.py): names are
@@ -12,7 +13,9 @@ process's cache; another process may serve the deleted bytes until newer reads p
 or it restarts (the same bytes browsers and shared caches keep a year: docs/operations.md).
 """
 
+import datetime as dt
 import hashlib
+import re
 
 import gridfs
 from django.core.files.base import ContentFile
@@ -115,6 +118,28 @@ class GridFSStorage(Storage):
         finally:
             # After the delete: a read in flight meanwhile is not kept either.
             self.cache.forget(name)
+
+    def listdir(self, path):
+        """(folders, files) right under `path`: names are paths, as on disk."""
+        prefix = f"{path.rstrip('/')}/" if path else ""
+        names = self._collection("files").distinct(
+            "filename", {"filename": {"$regex": f"^{re.escape(prefix)}"}}
+        )
+        folders, files = set(), set()
+        for name in names:
+            head, slash, _ = name[len(prefix) :].partition("/")
+            (folders if slash else files).add(head)
+        return sorted(folders), sorted(files)
+
+    def get_modified_time(self, name):
+        """When the newest file of this name was stored (files are never changed)."""
+        file = self._newest(name)
+        if file is None:
+            raise FileNotFoundError(name)
+        uploaded = file["uploadDate"]
+        return uploaded if uploaded.tzinfo else uploaded.replace(tzinfo=dt.UTC)
+
+    get_created_time = get_modified_time
 
     def size(self, name):
         file = self._newest(name)
