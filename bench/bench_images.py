@@ -15,7 +15,10 @@ Prints requests/s, p50/p95 and each as a ratio of the static file's in the same 
 Target: the uncached upload >= 0.5x the static file. Exit status 1 when a request failed.
 
     .venv/bin/python bench/bench_images.py [--backends sqlite,mongodb] [--concurrency 8]
-        [--requests 2000] [--max-seconds 15]
+        [--requests 2000] [--max-seconds 15] [--uploads-cache-mb N]
+
+On MongoDB each worker keeps what it read in memory (MARVELSITE_UPLOADS_CACHE_MB, default 32):
+"uncached" is then the HTTP sense (no validator); `--uploads-cache-mb 0` reads GridFS each time.
 """
 
 import argparse
@@ -89,6 +92,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--max-seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--uploads-cache-mb", type=int, default=None)
     options = parser.parse_args()
     backends = [b for b in options.backends.split(",") if b]
 
@@ -103,6 +107,8 @@ def main() -> int:
                 data_dir = workdir / backend
                 data_dir.mkdir()
                 env = bench_pages.server_env(MARVELSITE_DATA_DIR=str(data_dir))
+                if options.uploads_cache_mb is not None:
+                    env["MARVELSITE_UPLOADS_CACHE_MB"] = str(options.uploads_cache_mb)
                 if backend == "mongodb":
                     replica_set = stack.enter_context(bench_pages.start_mongodb())
                     env.update(MONGODB_URI=replica_set.uri, MONGODB_NAME="bench_images")

@@ -49,13 +49,15 @@ class HasImageFilter(admin.SimpleListFilter):
     parameter_name = "has_image"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Has an image"), ("no", "No image")]
+        return [("yes", "Has an image"), ("no", "No image"), ("uploaded", "Uploaded here")]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
             return queryset.with_image()
         if self.value() == "no":
             return queryset.without_image()
+        if self.value() == "uploaded":  # one range of the image_upload index, past the nulls
+            return queryset.filter(image_upload__isnull=False)
         return queryset
 
 

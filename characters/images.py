@@ -2,20 +2,24 @@
 the default storage (GridFS on MongoDB: characters/store/gridfs.py; files on SQLite).
 
 An upload is decoded and encoded again, so what is stored is pixels only: no metadata, and no
-second format hiding in the bytes (a polyglot). Each upload is stored three times under its
-sha256: the original size and the two sizes pages show ("card" and "detail").
+second format hiding in the bytes (a polyglot); a photo is turned upright first (its EXIF
+Orientation), as the metadata that said how to show it is dropped. Each upload is stored three
+times under its sha256: the original size and the two sizes pages show ("card" and "detail").
 """
 
+import datetime as dt
 import hashlib
 import io
 import re
+import struct
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from PIL import Image, UnidentifiedImageError
+from django.utils import timezone
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 4096
@@ -45,8 +49,11 @@ class Encoded:
     content_type: str
 
 
+FOLDER = "characters"
+
+
 def stored_name(sha256: str, variant: str) -> str:
-    return f"characters/{sha256}/{variant}"
+    return f"{FOLDER}/{sha256}/{variant}"
 
 
 def validate(upload) -> Image.Image:
@@ -95,10 +102,20 @@ class Prepared:
     sizes: dict[str, Encoded]
 
 
+def upright(image: Image.Image) -> Image.Image:
+    """`image` turned as its EXIF Orientation tag says (a phone stores what its sensor saw and
+    the tag), since re-encoding drops the tag; as it is when the EXIF cannot be read."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (ValueError, TypeError, KeyError, OSError, SyntaxError, struct.error):
+        return image
+
+
 def prepare(upload) -> Prepared:
     """Validate and re-encode an uploaded image in every size (a ValidationError if bad)."""
     image = validate(upload)
-    image_format = image.format
+    image_format = image.format  # not kept by a turned copy
+    image = upright(image)
     original = encode(image, image_format)
     sizes = {"original": original} | {
         variant: encode(image, image_format, box) for variant, box in SIZES.items()
@@ -138,6 +155,53 @@ def delete_when_unused(sha256: str | None, using: str) -> None:
             delete_upload(sha256)
 
     transaction.on_commit(delete, using=using)
+
+
+# An upload's files younger than this are never swept: a save may not have committed yet.
+SWEEP_GRACE = dt.timedelta(hours=1)
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    swept: dict[str, list[str]]  # sha256 -> its files deleted (dry run: that would be)
+    young: list[str]  # unreferenced, within the grace period: left
+    in_use: int
+
+
+def sweep_orphans(
+    grace: dt.timedelta = SWEEP_GRACE, *, dry_run=False, storage=None, using="default", now=None
+) -> Sweep:
+    """Delete the stored uploads no character shows, once their newest file is older than
+    `grace`: what a crash between a save's commit and its deferred delete leaves behind."""
+    from characters.models import Character
+
+    storage = storage or default_storage
+    now = now or timezone.now()
+    try:
+        stored = [name for name in storage.listdir(FOLDER)[0] if SHA256.fullmatch(name)]
+    except FileNotFoundError:  # nothing uploaded yet (no folder on disk)
+        stored = []
+    characters = Character.objects.using(using)
+    in_use = set(
+        characters.filter(image_upload__isnull=False).values_list("image_upload", flat=True)
+    )
+    swept, young = {}, []
+    for sha256 in sorted(set(stored) - in_use):
+        names = [f"{FOLDER}/{sha256}/{name}" for name in storage.listdir(f"{FOLDER}/{sha256}")[1]]
+        if not names:
+            continue
+        if now - max(storage.get_modified_time(name) for name in names) < grace:
+            young.append(sha256)
+            continue
+        # Read again just before: a save may have taken these very bytes since the first read.
+        if characters.filter(image_upload=sha256).exists():
+            continue
+        if not dry_run:
+            for name in names:
+                storage.delete(name)
+        swept[sha256] = names
+    return Sweep(swept, young, len(set(stored) & in_use))
 
 
 def content_type_of(file, head: bytes) -> str:

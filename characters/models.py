@@ -682,6 +682,8 @@ class Character(DerivedFieldsModel, LocalIdModel):
             models.Index(fields=["thumbnail_path"], name="character_thumbnail"),
             # The admin's "edited here" filter: one range past the null keys (never edited).
             models.Index(fields=["local_edits"], name="character_local_edits"),
+            # The admin's "uploaded here" filter and the upload sweep's references.
+            models.Index(fields=["image_upload"], name="character_image_upload"),
         ]
 
     def __str__(self):

@@ -188,8 +188,13 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Editors' uploaded images (characters/images.py): GridFS in the site's own MongoDB database,
 # so they are replicated and backed up with the data; on SQLite, files under the data folder.
+# Read from GridFS, each process keeps up to this many MB of them in memory (0: none).
+UPLOADS_CACHE_MB = env.int("MARVELSITE_UPLOADS_CACHE_MB", default=32)
 UPLOADS_STORAGE = (
-    {"BACKEND": "characters.store.gridfs.GridFSStorage"}
+    {
+        "BACKEND": "characters.store.gridfs.GridFSStorage",
+        "OPTIONS": {"cache_bytes": UPLOADS_CACHE_MB * 1024 * 1024},
+    }
     if ON_MONGODB
     else {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

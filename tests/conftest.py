@@ -27,14 +27,17 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def catalogue_version_forgotten(monkeypatch):
-    """Each test starts with no version and no card kept in memory, so what it sees and its
+    """Each test starts with no version, card or upload kept in memory, so what it sees and its
     query counts do not depend on the test before; the watcher's lease is long, so they do not
     depend on the machine's load either (tests/database/test_version_watcher.py sets its own)."""
     from django.core.cache import caches
+    from django.core.files.storage import default_storage
 
     from characters import catalogue_version
 
     caches["template_fragments"].clear()
+    if (uploads_kept := getattr(default_storage, "cache", None)) is not None:  # GridFS
+        uploads_kept.clear()
 
     monkeypatch.setattr(catalogue_version, "LEASE_SECONDS", 60.0)
     catalogue_version.forget()

@@ -22,6 +22,7 @@ FILTERS = [
     "/admin/characters/character/?edited=any",
     "/admin/characters/character/?edited=name",
     "/admin/characters/character/?edited=added",
+    "/admin/characters/character/?has_image=uploaded",
     "/admin/characters/comic/?edited=any",
     "/admin/characters/comic/?edited=title",
 ]
@@ -44,6 +45,7 @@ def test_the_desk_filters_are_index_served(size, admin_client):
     make_catalogue(size)
     Character.objects.filter(id__lte=3).update(local_edits={"name": "Marvel's"})
     Comic.objects.filter(id=100_001).update(local_edits={"title": "Marvel's"})
+    Character.objects.filter(id__in=[2, 5]).update(image_upload="a" * 64)
     for url in FILTERS:
         response = None
 
