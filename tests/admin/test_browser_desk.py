@@ -17,6 +17,7 @@ LONG_TITLE = (
 )
 FOUND_TITLE = "Future Imperfect: The Maestro Rules the Ruins of Dystopia, a Hulk Story (1992) #1"
 # A chosen comic shown whole: nothing cut (no overflow) and every word of its title there.
+# Waited for: select2 draws the choices after the page loads.
 SHOWN_WHOLE = """
 ([title]) => [...document.querySelectorAll('.field-comics .select2-selection__choice')]
   .some(c => c.textContent.includes(title) && c.scrollWidth <= c.clientWidth + 1
@@ -57,7 +58,7 @@ def test_choose_comics_and_edit_link_rows(chromium_path, site, shots):
             page.goto(f"{base}/admin/characters/character/{hulk.pk}/change/")
 
             # The chosen comic's long title, whole, in a 1024 px wide window.
-            assert page.evaluate(SHOWN_WHOLE, [LONG_TITLE])
+            page.wait_for_function(SHOWN_WHOLE, arg=[LONG_TITLE], timeout=10_000)
 
             # Find a comic by the start of a word-folded title, any case, and choose it.
             page.locator(".field-comics .select2-search__field").click()
@@ -66,7 +67,7 @@ def test_choose_comics_and_edit_link_rows(chromium_path, site, shots):
             option.wait_for()
             assert page.locator(".select2-results__option", has_text="Fantastic").count() == 0
             option.click()
-            assert page.evaluate(SHOWN_WHOLE, [FOUND_TITLE])
+            page.wait_for_function(SHOWN_WHOLE, arg=[FOUND_TITLE], timeout=10_000)
 
             # A new link row with a URL that is not http(s): its own error, nothing saved.
             page.get_by_label("Link 2 type").fill("wiki")
@@ -78,7 +79,7 @@ def test_choose_comics_and_edit_link_rows(chromium_path, site, shots):
             assert Character.objects.get(pk=hulk.pk).urls == hulk.urls
             # The form comes back with what the editor entered: the row and both comics.
             assert page.get_by_label("Link 2 URL").input_value() == "javascript:alert(1)"
-            assert page.evaluate(SHOWN_WHOLE, [FOUND_TITLE])
+            page.wait_for_function(SHOWN_WHOLE, arg=[FOUND_TITLE], timeout=10_000)
             page.screenshot(path=shots / "admin-link-row-error.png", full_page=True)
 
             page.get_by_label("Link 2 URL").fill("https://marvel.fandom.com/wiki/Hulk")
@@ -94,8 +95,8 @@ def test_choose_comics_and_edit_link_rows(chromium_path, site, shots):
             assert page.get_by_label("Link 2 URL").input_value() == (
                 "https://marvel.fandom.com/wiki/Hulk"
             )
-            assert page.evaluate(SHOWN_WHOLE, [LONG_TITLE])
-            assert page.evaluate(SHOWN_WHOLE, [FOUND_TITLE])
+            page.wait_for_function(SHOWN_WHOLE, arg=[LONG_TITLE], timeout=10_000)
+            page.wait_for_function(SHOWN_WHOLE, arg=[FOUND_TITLE], timeout=10_000)
             page.screenshot(path=shots / "admin-comics-and-links.png", full_page=True)
             assert csp_violations == []
         finally:
