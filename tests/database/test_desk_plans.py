@@ -2,7 +2,6 @@
 scan), at two catalogue sizes. MongoDB only, like tests/database/test_query_plans.py."""
 
 import pytest
-from django.db import connection
 
 from characters.models import Character, Comic
 from tests.support.query_plans import (
@@ -15,7 +14,7 @@ from tests.support.query_plans import (
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans"),
+    pytest.mark.mongodb("query plans"),
 ]
 
 FILTERS = [

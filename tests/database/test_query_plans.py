@@ -11,7 +11,6 @@ import gzip
 import json
 
 import pytest
-from django.db import connection
 
 from characters import ownership
 from characters.ingest.importer import Importer
@@ -31,7 +30,7 @@ from tests.support.query_plans import (
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans"),
+    pytest.mark.mongodb("query plans"),
 ]
 
 FEATURED = "1,2,3,4,5,6"

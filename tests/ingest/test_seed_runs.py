@@ -193,7 +193,7 @@ def test_an_import_killed_at_any_point_leaves_whole_pages_and_blocks_nobody(
 # --- a transient failure mid-import --------------------------------------------------------
 
 
-@pytest.mark.skipif(ON_MONGODB, reason="SQLite's own transient failure: a held write lock")
+@pytest.mark.sqlite("its own transient failure: a held write lock")
 def test_an_import_outlasts_another_writer_holding_sqlite(env, expected, tmp_path):
     # Another process holds SQLite's write lock for longer than the import's busy timeout
     # (20 s): the page fails with "database is locked" and is tried again until it goes through.
@@ -221,7 +221,7 @@ def test_an_import_outlasts_another_writer_holding_sqlite(env, expected, tmp_pat
     assert_complete(dump(env), expected)
 
 
-@pytest.mark.skipif(not ON_MONGODB, reason="a replica set's failover")
+@pytest.mark.mongodb("a replica set's failover")
 def test_an_import_survives_killing_the_primary(tmp_path, expected):
     with ReplicaSet(members=3) as replica_set:
         env = database_env(tmp_path / "failover", replica_set.uri)

@@ -217,9 +217,8 @@ def test_the_version_read_is_one_counted_query(django_assert_num_queries):
         assert read_catalogue_version() == token
 
 
-def test_on_mongodb_the_version_read_is_one_index_served_command(on_mongodb):
-    if not on_mongodb:
-        pytest.skip("MongoDB: what the server is sent, seen by command monitoring")
+@pytest.mark.mongodb("what the server is sent, seen by command monitoring")
+def test_on_mongodb_the_version_read_is_one_index_served_command():
     CatalogueVersion.bump()
     RECORDER.recording = []
     try:

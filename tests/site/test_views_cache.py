@@ -192,11 +192,10 @@ def test_an_import_shows_at_once(client):
     assert "Spider-Man (Peter Parker)" in response.content.decode()
 
 
-def test_on_mongodb_a_hit_sends_the_server_no_command(client, on_mongodb):
+@pytest.mark.mongodb("what the server is sent, seen by command monitoring")
+def test_on_mongodb_a_hit_sends_the_server_no_command(client):
     """The query counts above see what the server is sent: the version is kept in memory by
     the change stream's watcher (whose own getMore is on another thread)."""
-    if not on_mongodb:
-        pytest.skip("MongoDB: what the server is sent, seen by command monitoring")
     make_many(30, comics_each=2)
     assert client.get("/characters/?page=2")["X-Page-Cache"] == "miss"
     RECORDER.recording = []
