@@ -14,8 +14,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def catalogue():
-    hulk = make_character(1009351, "Hulk", comics=[(40632, "Hulk (2008) #53")], comics_available=9)
+def catalogue(hulk):
+    Character.objects.filter(pk=hulk.pk).update(comics_available=9)
+    hulk.refresh_from_db()
     thor = make_character(1009664, "Thor", comics=[(40633, "Thor (2007) #1")], image=False)
     ghost = make_character(1011334, "Ghost Rider", modified=None)
     return hulk, thor, ghost

@@ -6,7 +6,6 @@ from django.db.models import F
 
 from characters.models import Character
 from tests.support.admin_forms import flat, form_values
-from tests.support.page_data import make_character
 
 pytestmark = pytest.mark.django_db
 
@@ -15,12 +14,13 @@ WIKI = "https://marvel.com/universe/Hulk"
 
 
 @pytest.fixture
-def hulk():
-    return make_character(
-        1009351,
-        "Hulk",
-        urls=[{"type": "detail", "url": DETAIL}, {"type": "wiki", "url": WIKI}],
+def hulk(hulk):
+    """The shared Hulk (tests/admin/conftest.py) with two links to edit."""
+    Character.objects.filter(pk=hulk.pk).update(
+        urls=[{"type": "detail", "url": DETAIL}, {"type": "wiki", "url": WIKI}]
     )
+    hulk.refresh_from_db()
+    return hulk
 
 
 def change_url(character):

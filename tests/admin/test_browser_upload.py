@@ -15,20 +15,18 @@ from tests.support.browser import (
     wait_until,
     watch_csp,
 )
-from tests.support.page_data import make_character
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def site(live_server, settings, django_user_model, monkeypatch, tmp_path):
+def site(live_server, settings, django_user_model, monkeypatch, tmp_path, hulk):
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # plain-HTTP server
     if not settings.ON_MONGODB:
         settings.STORAGES = {
             **settings.STORAGES,
             "default": {**settings.STORAGES["default"], "OPTIONS": {"location": tmp_path}},
         }
-    hulk = make_character(1009351, "Hulk", description="Bruce Banner, angry.")
     django_user_model.objects.create_superuser("boss", "boss@example.com", "browser-test-pw")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     picture = tmp_path / "hulk.png"

@@ -20,7 +20,6 @@ from tests.support.page_data import make_character
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/characters/character/"
-HULK = 1009351
 
 
 @pytest.fixture(autouse=True)
@@ -41,11 +40,6 @@ def picture(image_format="PNG", size=(800, 600), **options) -> bytes:
 
 def upload(data: bytes, name="hulk.png") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="image/png")
-
-
-@pytest.fixture
-def hulk():
-    return make_character(HULK, "Hulk", comics=[(40632, "Hulk (2008) #53")])
 
 
 def form_data(character, **changes):
