@@ -15,6 +15,7 @@ from PIL import Image
 
 from characters import images
 from characters.models import Character
+from tests.support.admin_forms import change_data
 from tests.support.page_data import make_character
 
 pytestmark = pytest.mark.django_db
@@ -42,23 +43,9 @@ def upload(data: bytes, name="hulk.png") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="image/png")
 
 
-def form_data(character, **changes):
-    data = {
-        "name": character.name,
-        "description": character.description,
-        "comics": [str(pk) for pk in character.comic_ids()],
-        "thumbnail_path": character.thumbnail_path,
-        "thumbnail_extension": character.thumbnail_extension,
-        "urls": "[]",
-        "opened_version": str(character.version),
-        "_save": "Save",
-    }
-    return data | changes
-
-
 def post_upload(admin_client, character, data: bytes, name="hulk.png"):
     return admin_client.post(
-        f"{CHANGELIST}{character.pk}/change/", form_data(character, upload=upload(data, name))
+        f"{CHANGELIST}{character.pk}/change/", change_data(character, upload=upload(data, name))
     )
 
 
