@@ -1,12 +1,9 @@
 """``characters.ingest.seed``: the one entry point (the command, the bench and these call it)."""
 
-import gzip
-import json
 from types import SimpleNamespace
 
 import pytest
 
-from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.seed import Report, SeedError, SeedOptions, seed
 from characters.models import Character
 
@@ -24,11 +21,8 @@ NO_SETTINGS = SimpleNamespace(
 
 
 @pytest.fixture
-def small_file(tmp_path):
-    raw = json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"]
-    path = tmp_path / "characters.json"
-    path.write_text(json.dumps(raw[:25]))
-    return path
+def small_file(records_file):
+    return records_file(25)
 
 
 def settings_with(**values):

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 from django.db import connection
@@ -20,7 +19,7 @@ from django.db import connection
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import parse_results
 from scripts.local_mongo import ReplicaSet
-from tests.support.manage import ROOT, clean_env, run_manage
+from tests.support.manage import ROOT, clean_env, fresh_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,27 +36,9 @@ def expected():
     return {str(r.id): sorted({c.id for c in r.comics}) for r in records}
 
 
-def database_env(tmp_path, uri=None) -> dict:
-    """A fresh, migrated database: a SQLite file, or a new database on the replica set."""
-    env = {"DJANGO_DEBUG": "true"}
-    if uri or ON_MONGODB:
-        from django.conf import settings
-
-        env |= {
-            "MONGODB_URI": uri or settings.DATABASES["default"]["HOST"],
-            "MONGODB_NAME": f"seed_runs_{uuid.uuid4().hex[:8]}",
-        }
-    migrated = run_manage("migrate", "--noinput", data_dir=tmp_path, **env)
-    assert migrated.returncode == 0, migrated.stderr
-    return clean_env(tmp_path, **env)
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = database_env(tmp_path)
-    yield env
-    if "MONGODB_NAME" in env:
-        connection.connection.drop_database(env["MONGODB_NAME"])
+def database_env(data_dir, uri) -> dict:
+    """The environment of a process on a fresh, migrated database on the replica set at `uri`."""
+    return clean_env(data_dir, **fresh_database(data_dir, uri))
 
 
 def start_seed(env, *args) -> subprocess.Popen:
