@@ -38,6 +38,13 @@ def run_manage(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedPr
     return manage_in(clean_env(data_dir, **env), *args)
 
 
+def shell_line(code: str, *, data_dir: Path, **env: str) -> str:
+    """The last line `code` prints, run by `manage.py shell` in a fresh process."""
+    result = run_manage("shell", "-c", code, data_dir=data_dir, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
 def fresh_database(data_dir: Path, mongodb_uri: str | None = None) -> dict[str, str]:
     """Migrate a fresh database for manage.py processes: a SQLite file in `data_dir`, or a new
     database on the replica set at `mongodb_uri`. Returns the variables that name it."""
