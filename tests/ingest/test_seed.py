@@ -9,14 +9,15 @@ from characters.models import Character
 
 pytestmark = pytest.mark.django_db
 
-NO_SETTINGS = SimpleNamespace(
-    MARVEL_PUBLIC_KEY="",
-    MARVEL_PRIVATE_KEY="",
-    MARVEL_API_BASE_URL="",
-    MARVEL_RETRIES="",
-    MARVEL_BACKOFF="",
-    MARVEL_TIMEOUT="",
-    SEED_MAX_OFFSET="",
+# The settings SeedOptions.build reads.
+SEED_SETTINGS = (
+    "MARVEL_PUBLIC_KEY",
+    "MARVEL_PRIVATE_KEY",
+    "MARVEL_API_BASE_URL",
+    "MARVEL_RETRIES",
+    "MARVEL_BACKOFF",
+    "MARVEL_TIMEOUT",
+    "SEED_MAX_OFFSET",
 )
 
 
@@ -26,7 +27,8 @@ def small_file(records_file):
 
 
 def settings_with(**values):
-    return SimpleNamespace(**{**vars(NO_SETTINGS), **values})
+    """Those settings, each empty unless given."""
+    return SimpleNamespace(**{**dict.fromkeys(SEED_SETTINGS, ""), **values})
 
 
 def test_seed_imports_a_file_and_reports_each_page(small_file):

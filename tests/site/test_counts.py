@@ -5,7 +5,6 @@ at once, and without a version row every count is fresh. And the version read it
 indexed query, logged and counted as the ORM's are."""
 
 import pytest
-from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
@@ -22,11 +21,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def counts_kept(settings):
+def counts_kept(settings, empty_cache):
     settings.COUNT_CACHE_SECONDS = 60
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def listed(client, url="/characters/") -> int:
