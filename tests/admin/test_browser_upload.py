@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from characters.models import Character
 from tests.support.browser import log_in, open_page, wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture

@@ -180,6 +180,7 @@ def load(base, path, clients, seconds):
 
 
 @pytest.mark.mongodb("failover, in the suite's MongoDB pass")
+@pytest.mark.slow
 def test_killing_the_primary_under_load_fails_almost_no_reads(site):
     replica_set, base, log_path = site
     assert get(base + "/characters/").status_code == 200

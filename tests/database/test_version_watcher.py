@@ -251,6 +251,7 @@ def write_when_possible(write, seconds: float = 30.0) -> None:
 
 
 @pytest.mark.mongodb("the change stream")
+@pytest.mark.slow
 def test_served_an_edit_shows_on_every_worker_within_a_second(served):
     _, url, database, _, _ = served
     warm(url)
@@ -292,6 +293,7 @@ class FormFields(HTMLParser):
 
 
 @pytest.mark.mongodb("the change stream")
+@pytest.mark.slow
 def test_served_an_admin_edit_in_one_worker_shows_on_every_worker(served):
     from tests.support.live_site import admin_session
 
@@ -312,6 +314,7 @@ def test_served_an_admin_edit_in_one_worker_shows_on_every_worker(served):
 
 
 @pytest.mark.mongodb("the change stream")
+@pytest.mark.slow
 def test_served_an_import_in_another_process_shows(served):
     from tests.support.live_site import get
     from tests.support.manage import run_manage
@@ -335,6 +338,7 @@ def test_served_an_import_in_another_process_shows(served):
 
 
 @pytest.mark.mongodb("the change stream")
+@pytest.mark.slow
 def test_served_a_stepdown_and_a_killed_primary_keep_the_version_working(served):
     import signal
 

@@ -177,6 +177,7 @@ def stored(env, *fields) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_poisoned_records_among_good_ones(env, tmp_path):
     good = good_records(30)
     cleaned = {
@@ -209,6 +210,7 @@ def test_poisoned_records_among_good_ones(env, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_a_page_too_large_for_one_transaction_is_imported(env, tmp_path):
     # 8 x 7 MB: past what one transaction may hold in the test server's 256 MB cache.
     raw = [
@@ -236,6 +238,7 @@ def test_a_page_too_large_for_one_transaction_is_imported(env, tmp_path):
     ],
 )
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_a_bad_file_is_one_line_of_error(env, tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)

@@ -169,6 +169,7 @@ READ_RUNS = (
 )
 
 
+@pytest.mark.slow
 def test_real_seed_marvel_runs_are_recorded_newest_first(tmp_path, database):
     done = run_manage(
         "seed_marvel",

@@ -21,7 +21,7 @@ from characters.ingest.records import parse_results
 from scripts.local_mongo import ReplicaSet
 from tests.support.manage import ROOT, clean_env, fresh_database
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 ON_MONGODB = connection.vendor == "mongodb"
 PAGE = "10"  # small pages: about a hundred transactions, so there is a "mid-import"

@@ -18,7 +18,7 @@ from characters.models import Comic
 from tests.support.browser import log_in, open_page, wait_until
 from tests.support.page_data import make_character, make_many
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
