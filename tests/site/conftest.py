@@ -1,3 +1,5 @@
+"""Fixtures of the page tests."""
+
 import pytest
 from django.core.cache import cache
 
