@@ -16,6 +16,29 @@ def on_mongodb(settings):
     return settings.ON_MONGODB
 
 
+BACKENDS = {"mongodb": "MongoDB", "sqlite": "SQLite"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.mongodb("why")` and `@pytest.mark.sqlite("why")`: the one way to say a test
+    runs on one backend. Elsewhere it is skipped, and the skip says why."""
+    from django.conf import settings
+
+    running = "mongodb" if settings.ON_MONGODB else "sqlite"
+    for item in items:
+        for mark in item.iter_markers():
+            if mark.name not in BACKENDS:
+                continue
+            if len(mark.args) != 1 or not isinstance(mark.args[0], str) or mark.kwargs:
+                raise pytest.UsageError(
+                    f'{item.nodeid}: write @pytest.mark.{mark.name}("why it needs '
+                    f'{BACKENDS[mark.name]}")'
+                )
+            if mark.name != running:
+                reason = f"{BACKENDS[mark.name]} only: {mark.args[0]}"
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
 def pytest_configure(config):
     # Before Django opens its first MongoDB connection: clients take listeners when created.
     from pymongo import monitoring

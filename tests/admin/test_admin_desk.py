@@ -18,8 +18,7 @@ STATIC = Path(__file__).resolve().parents[2] / "static"
 
 
 @pytest.fixture
-def catalogue():
-    hulk = make_character(1009351, "Hulk", comics=[(40632, "Hulk (2008) #53")])
+def catalogue(hulk):
     thor = make_character(1009664, "Thor", comics=[(40633, "Thor (2007) #1")], image=False)
     ghost = make_character(1011334, "Ghost Rider")
     ownership.note_edits(thor, {"description": ""}, {"description": "God of thunder"})

@@ -24,7 +24,7 @@ from scripts.local_mongo import ReplicaSet
 from tests.support.admin_forms import flat, form_values
 from tests.support.live_site import CHANGE, Editor, Gunicorn, prepare, read_rows, site_env
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 EDITORS = 8
 ROUNDS = 3

@@ -28,7 +28,7 @@ from tests.support.live_site import Editor, WriteFreeze, gunicorn, prepare, read
 from tests.support.manage import ROOT, clean_env
 from tests.support.replay_server import ReplayServer
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 PAGE = 10
 PAGES = 6

@@ -52,6 +52,7 @@ def finish(process) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_concurrent_adds_never_overwrite_each_other(database_env, tmp_path):
     start = tmp_path / "start"
     writers = [writer(database_env, str(ADDS_EACH), f"W{n}", str(start)) for n in range(WRITERS)]

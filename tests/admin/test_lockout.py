@@ -123,6 +123,7 @@ def http_login(url: str, password: str, address: str) -> requests.Response:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_over_http_six_wrong_passwords_do_not_keep_the_admin_out(site):
     statuses = [http_login(site, f"guess-{n}", ATTACKER).status_code for n in range(6)]
     assert statuses[-1] == 429

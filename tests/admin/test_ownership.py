@@ -3,13 +3,13 @@ and remembers on deletion, on both backends. The importer's side:
 tests/ingest/test_import_ownership.py.
 """
 
-import json
 import re
 
 import pytest
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 
 from characters.models import LOCAL_ID_START, Character, Comic, DeletedCharacter
+from tests.support.admin_forms import change_data
 from tests.support.page_data import IMAGE_PATH, make_character
 
 pytestmark = pytest.mark.django_db
@@ -31,24 +31,9 @@ def iron_man():
     )
 
 
-def form_data(character, **changes):
-    data = {
-        "name": character.name,
-        "description": character.description,
-        "comics": [str(pk) for pk in character.comic_ids()],
-        "thumbnail_path": character.thumbnail_path,
-        "thumbnail_extension": character.thumbnail_extension,
-        "urls": json.dumps(
-            [{"type": "detail", "url": f"http://marvel.com/characters/{character.id}"}]
-        ),
-        "_save": "Save",
-    }
-    return data | changes
-
-
 def edit(admin_client, character, **changes):
     response = admin_client.post(
-        f"{CHANGELIST}{character.pk}/change/", form_data(character, **changes)
+        f"{CHANGELIST}{character.pk}/change/", change_data(character, **changes)
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     character.refresh_from_db()

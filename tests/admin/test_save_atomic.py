@@ -2,17 +2,10 @@
 comics' write, as when the server goes away between two writes) leaves the character as it
 was: no name without its comics, no "edited here" mark, no history entry, no new version."""
 
-import copy
-import gzip
-import json
-
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.db import DatabaseError
 
-from characters.ingest.importer import Importer
-from characters.ingest.recordings import BUNDLED_DATASET
-from characters.ingest.records import ParsedPage, parse_results
 from characters.models import CatalogueVersion, Character
 from tests.support.admin_forms import flat, form_values
 
@@ -21,42 +14,33 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CHANGE = "/admin/characters/character/{}/change/"
 
 
-@pytest.fixture
-def hulk():
-    raw = json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"]
-    record = copy.deepcopy(next(r for r in raw if len(r["comics"]["items"]) >= 3))
-    records, skipped = parse_results([record], 0)
-    Importer().import_page(ParsedPage(0, records, skipped))
-    return Character.objects.get(id=record["id"])
-
-
-def test_a_save_failing_part_way_leaves_the_old_state(admin_client, hulk, monkeypatch):
-    before = Character.objects.values().get(pk=hulk.pk)
-    comics_before = hulk.comic_ids()
+def test_a_save_failing_part_way_leaves_the_old_state(admin_client, imported, monkeypatch):
+    before = Character.objects.values().get(pk=imported.pk)
+    comics_before = imported.comic_ids()
     token = CatalogueVersion.objects.values_list("token", flat=True).first()
-    opened = form_values(admin_client.get(CHANGE.format(hulk.pk)).content.decode())
+    opened = form_values(admin_client.get(CHANGE.format(imported.pk)).content.decode())
 
     def server_gone(self, comic_ids):
         raise DatabaseError("the server went away between two writes")
 
     monkeypatch.setattr(Character, "set_comic_ids", server_gone)
     answer = admin_client.post(
-        CHANGE.format(hulk.pk),
+        CHANGE.format(imported.pk),
         flat(opened, name="Half", description="Half saved", comics=opened["comics"][1:]),
     )
     assert answer.status_code == 503
-    assert Character.objects.values().get(pk=hulk.pk) == before
-    assert hulk.comic_ids() == comics_before
+    assert Character.objects.values().get(pk=imported.pk) == before
+    assert imported.comic_ids() == comics_before
     assert not LogEntry.objects.exists()
     assert CatalogueVersion.objects.values_list("token", flat=True).first() == token
 
     monkeypatch.undo()  # the server is back: the same form saves whole
     answer = admin_client.post(
-        CHANGE.format(hulk.pk),
+        CHANGE.format(imported.pk),
         flat(opened, name="Whole", description="Saved whole", comics=opened["comics"][1:]),
     )
     assert answer.status_code == 302
-    row = Character.objects.get(pk=hulk.pk)
+    row = Character.objects.get(pk=imported.pk)
     assert (row.name, row.description, row.version) == ("Whole", "Saved whole", 2)
     assert sorted(map(str, row.comic_ids())) == sorted(opened["comics"][1:])
     assert set(row.local_edits) == {"name", "description", "comics"}

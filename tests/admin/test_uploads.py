@@ -15,12 +15,12 @@ from PIL import Image
 
 from characters import images
 from characters.models import Character
+from tests.support.admin_forms import change_data
 from tests.support.page_data import make_character
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/characters/character/"
-HULK = 1009351
 
 
 @pytest.fixture(autouse=True)
@@ -43,28 +43,9 @@ def upload(data: bytes, name="hulk.png") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="image/png")
 
 
-@pytest.fixture
-def hulk():
-    return make_character(HULK, "Hulk", comics=[(40632, "Hulk (2008) #53")])
-
-
-def form_data(character, **changes):
-    data = {
-        "name": character.name,
-        "description": character.description,
-        "comics": [str(pk) for pk in character.comic_ids()],
-        "thumbnail_path": character.thumbnail_path,
-        "thumbnail_extension": character.thumbnail_extension,
-        "urls": "[]",
-        "opened_version": str(character.version),
-        "_save": "Save",
-    }
-    return data | changes
-
-
 def post_upload(admin_client, character, data: bytes, name="hulk.png"):
     return admin_client.post(
-        f"{CHANGELIST}{character.pk}/change/", form_data(character, upload=upload(data, name))
+        f"{CHANGELIST}{character.pk}/change/", change_data(character, upload=upload(data, name))
     )
 
 

@@ -19,7 +19,6 @@ import time
 
 import pytest
 import requests
-from django.db import connection
 from PIL import Image, ImageDraw
 from pymongo import MongoClient
 from pymongo.errors import AutoReconnect
@@ -35,7 +34,7 @@ from tests.support.live_site import (
     served_site,
 )
 
-pytestmark = pytest.mark.skipif(connection.vendor != "mongodb", reason="a MongoDB backup")
+pytestmark = [pytest.mark.mongodb("a backup of a replica set"), pytest.mark.slow]
 
 REPLICA_SET = "rs0"
 CHANGELIST = "/admin/characters/character/"

@@ -1,8 +1,9 @@
 """The admin desk's filters and bulk actions on MongoDB: served by indexes (no collection
 scan), at two catalogue sizes. MongoDB only, like tests/database/test_query_plans.py."""
 
+from functools import partial
+
 import pytest
-from django.db import connection
 
 from characters.models import Character, Comic
 from tests.support.query_plans import (
@@ -10,13 +11,10 @@ from tests.support.query_plans import (
     assert_index_served,
     docs_examined,
     make_catalogue,
-    plans_of,
+    with_plans,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans"),
-]
+pytestmark = [pytest.mark.django_db, pytest.mark.mongodb("query plans")]
 
 FILTERS = [
     "/admin/characters/character/?edited=any",
@@ -40,23 +38,21 @@ MOST_EDITED_DOCS = 60  # a page of edited rows and their links, whatever the cat
 NO_COMICS = "/admin/characters/character/?comics=none"
 
 
+def assert_pages_index_served(client, urls, most_docs):
+    for url in urls:
+        response, plans = with_plans(partial(client.get, url))
+        assert response.status_code == 200, url
+        assert_index_served(url, plans)
+        assert docs_examined(plans) <= most_docs, (url, docs_examined(plans))
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_the_desk_filters_are_index_served(size, admin_client):
     make_catalogue(size)
     Character.objects.filter(id__lte=3).update(local_edits={"name": "Marvel's"})
     Comic.objects.filter(id=100_001).update(local_edits={"title": "Marvel's"})
     Character.objects.filter(id__in=[2, 5]).update(image_upload="a" * 64)
-    for url in FILTERS:
-        response = None
-
-        def get(url=url):
-            nonlocal response
-            response = admin_client.get(url)
-
-        plans = plans_of(get)
-        assert response.status_code == 200, url
-        assert_index_served(url, plans)
-        assert docs_examined(plans) <= MOST_EDITED_DOCS, (url, docs_examined(plans))
+    assert_pages_index_served(admin_client, FILTERS, MOST_EDITED_DOCS)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -65,13 +61,7 @@ def test_no_comics_reads_each_character_once_and_links_by_index(size, admin_clie
     # links through the character_id index, never a scan of the links.
     make_catalogue(size)
     Character.comics.through.objects.filter(character_id__lte=4).delete()
-    response = None
-
-    def get():
-        nonlocal response
-        response = admin_client.get(NO_COMICS)
-
-    plans = plans_of(get)
+    response, plans = with_plans(lambda: admin_client.get(NO_COMICS))
     assert response.status_code == 200
     assert "Hero 0004" in response.content.decode()
     assert "Hero 0005" not in response.content.decode()
@@ -87,17 +77,7 @@ def test_no_comics_reads_each_character_once_and_links_by_index(size, admin_clie
 @pytest.mark.parametrize("size", SIZES)
 def test_the_comic_chooser_and_title_search_are_index_served_and_flat(size, admin_client):
     make_catalogue(size)
-    for url in SEARCHES:
-        response = None
-
-        def get(url=url):
-            nonlocal response
-            response = admin_client.get(url)
-
-        plans = plans_of(get)
-        assert response.status_code == 200, url
-        assert_index_served(url, plans)
-        assert docs_examined(plans) <= MOST_SEARCH_DOCS, (url, docs_examined(plans))
+    assert_pages_index_served(admin_client, SEARCHES, MOST_SEARCH_DOCS)
     found = admin_client.get(CHOOSER + "comic 0001").json()["results"]
     assert [r["text"] for r in found][:2] == ["Comic 00010", "Comic 00011"]
 
@@ -108,13 +88,7 @@ def test_reset_of_hundreds_of_rows_is_index_served(admin_client):
     ids = list(range(1, 301))
     Character.objects.filter(id__in=ids).update(description="Ours", local_edits={"description": ""})
     form = {"action": "reset_to_marvel", "_selected_action": [str(pk) for pk in ids]}
-    response = None
-
-    def post():
-        nonlocal response
-        response = admin_client.post("/admin/characters/character/", form)
-
-    plans = plans_of(post)
+    response, plans = with_plans(lambda: admin_client.post("/admin/characters/character/", form))
     assert response.status_code == 302
     assert_index_served("reset of 300 rows", plans)
     ours = [plan for plan in plans if plan.collection.startswith("characters_")]

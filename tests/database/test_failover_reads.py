@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from pymongo.errors import AutoReconnect, NotPrimaryError, OperationFailure
 from pymongo.errors import ServerSelectionTimeoutError as SelectionTimeout
 
@@ -151,15 +151,9 @@ def test_the_admin_is_not_retried(admin_client, hulk, breaker_on, monkeypatch):
 
 # --- the real thing: a primary SIGKILLed under load, through gunicorn -----------------------
 
-needs_mongodb = pytest.mark.skipif(
-    connection.vendor != "mongodb", reason="MongoDB failover: run in the suite's MongoDB pass"
-)
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    if connection.vendor != "mongodb":
-        pytest.skip("MongoDB failover: run in the suite's MongoDB pass")
     with served_site(tmp_path_factory.mktemp("failover"), members=3) as served:
         yield served.replica_set, served.base, served.log_path
 
@@ -185,7 +179,8 @@ def load(base, path, clients, seconds):
     return threads, records
 
 
-@needs_mongodb
+@pytest.mark.mongodb("failover, in the suite's MongoDB pass")
+@pytest.mark.slow
 def test_killing_the_primary_under_load_fails_almost_no_reads(site):
     replica_set, base, log_path = site
     assert get(base + "/characters/").status_code == 200

@@ -38,6 +38,7 @@ def mongod_processes() -> list[str]:
     return [line for line in listing.splitlines() if "bin/mongod " in line]
 
 
+@pytest.mark.slow
 def test_run_gives_the_command_a_replica_set_and_removes_it_after():
     done = subprocess.run(
         [sys.executable, SCRIPT, "run", "--", sys.executable, "-c", CHILD, "3"],
@@ -56,6 +57,7 @@ def test_run_gives_the_command_a_replica_set_and_removes_it_after():
     assert [p for p in mongod_processes() if folder in p] == []
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_still_stops_mongod_and_deletes_its_data():
     sleeper = subprocess.Popen(
         [sys.executable, SCRIPT, "run", "--", "sleep", "300"],
@@ -83,6 +85,7 @@ def test_check_names_the_problem_when_no_mongod_can_run(tmp_path):
     assert "no runnable mongod" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_command_that_ignores_ctrl_c_gets_sigterm_then_sigkill(tmp_path):
     # The command ignores SIGINT and SIGTERM, as a hung one might: only SIGKILL ends it.
     stubborn = (

@@ -109,6 +109,7 @@ def ping(tmp_path, port, **env):
     )
 
 
+@pytest.mark.slow
 def test_the_app_verifies_mongod_against_the_ca_file(tls_mongod, tmp_path):
     port, folder = tls_mongod
     result = ping(tmp_path, port, MONGO_TLS_CA_FILE=str(folder / "ca.crt"))
@@ -116,6 +117,7 @@ def test_the_app_verifies_mongod_against_the_ca_file(tls_mongod, tmp_path):
     assert result.stdout.strip().splitlines()[-1] == "ping 1.0"
 
 
+@pytest.mark.slow
 def test_a_server_signed_by_another_ca_is_refused(tls_mongod, tmp_path):
     port, folder = tls_mongod
     result = ping(tmp_path, port, MONGO_TLS_CA_FILE=str(folder / "other-ca.crt"))
@@ -123,6 +125,7 @@ def test_a_server_signed_by_another_ca_is_refused(tls_mongod, tmp_path):
     assert "certificate verify failed" in result.stderr
 
 
+@pytest.mark.slow
 def test_without_the_ca_file_there_is_no_tls_and_mongod_refuses(tls_mongod, tmp_path):
     port, _ = tls_mongod
     result = ping(tmp_path, port)

@@ -17,13 +17,10 @@ import re
 import signal
 
 import pytest
-from django.db import connection
 
 from tests.support.live_site import admin_session, get, served_site, wait_for
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "mongodb", reason="MongoDB failover: run in the suite's MongoDB pass"
-)
+pytestmark = [pytest.mark.mongodb("failover, in the suite's MongoDB pass"), pytest.mark.slow]
 
 PROBE_TIMEOUT = 5  # the kubelet's timeoutSeconds for /healthz (k8s/base/frontend.yaml)
 

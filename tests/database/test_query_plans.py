@@ -9,9 +9,9 @@ MongoDB only: SQLite plans its own queries (tests/site/test_views_queries.py bou
 import datetime as dt
 import gzip
 import json
+from functools import partial
 
 import pytest
-from django.db import connection
 
 from characters import ownership
 from characters.ingest.importer import Importer
@@ -27,12 +27,10 @@ from tests.support.query_plans import (
     docs_examined,
     make_catalogue,
     plans_of,
+    with_plans,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans"),
-]
+pytestmark = [pytest.mark.django_db, pytest.mark.mongodb("query plans")]
 
 FEATURED = "1,2,3,4,5,6"
 # What still grows, and why (docs/development.md, "Query plans"): checked for scans, not flatness.
@@ -95,13 +93,8 @@ def measure(admin_client):
         make_catalogue(size)
         examined = {}
         for url in URLS:
-            response = None
-
-            def get(url=url):
-                nonlocal response
-                response = admin_client.get(url.replace("page=last", f"page={size // 24}"))
-
-            plans = plans_of(get)
+            shown = url.replace("page=last", f"page={size // 24}")
+            response, plans = with_plans(partial(admin_client.get, shown))
             assert response.status_code == 200, url
             assert_index_served(url, plans)
             examined[url] = docs_examined(plans)

@@ -11,7 +11,6 @@ from characters.search_index import MONGO_TOKEN_INDEX
 from tests.support.query_plans import RECORDER, explain
 
 pytestmark = pytest.mark.django_db
-on_mongodb_only = pytest.mark.skipif(connection.vendor != "mongodb", reason="MongoDB query plans")
 
 SEARCHES = ["spiderman", "spider man", "Spider-Man", "hero 0", "x men", "h"]
 
@@ -44,7 +43,7 @@ def index_scans(node, found=None) -> list[dict]:
     return found
 
 
-@on_mongodb_only
+@pytest.mark.mongodb("query plans")
 def test_a_search_is_point_bounds_of_the_token_index(client):
     make(300)
     client_ = connection.connection
@@ -71,7 +70,7 @@ def test_a_search_is_point_bounds_of_the_token_index(client):
                     assert start["name_tokens"] == end["name_tokens"], (q, scan["indexBounds"])
 
 
-@on_mongodb_only
+@pytest.mark.mongodb("query plans")
 def test_with_kept_counts_a_search_page_reads_its_own_rows(client, settings):
     settings.COUNT_CACHE_SECONDS = 60
     examined = {}
@@ -87,7 +86,7 @@ def test_with_kept_counts_a_search_page_reads_its_own_rows(client, settings):
     assert examined[1500] <= examined[150] + 50, examined
 
 
-@on_mongodb_only
+@pytest.mark.mongodb("query plans")
 def test_a_comic_page_reads_a_bounded_range_of_its_series(client):
     examined = {}
     for size in (100, 1000):
@@ -105,7 +104,7 @@ def test_a_comic_page_reads_a_bounded_range_of_its_series(client):
     assert examined[1000] == examined[100] <= SERIES_ISSUES_SHOWN + 2, examined
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite query plans")
+@pytest.mark.sqlite("query plans")
 @pytest.mark.parametrize("q", ["man", "spider man", "x men"])
 def test_on_sqlite_a_search_page_reads_the_token_index_in_name_order(client, q):
     Character.objects.bulk_create(

@@ -8,14 +8,13 @@ import threading
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from PIL import Image
 
 from characters import images
 from characters.store.bytes_cache import BytesCache, CachedFile
 from tests.support.query_plans import plans_of
 
-on_mongodb = pytest.mark.skipif(connection.vendor != "mongodb", reason="GridFS")
+on_mongodb = pytest.mark.mongodb("GridFS")
 
 
 def kept(size: int, content_type="image/png") -> CachedFile:

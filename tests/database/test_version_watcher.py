@@ -22,10 +22,6 @@ from pymongo import MongoClient
 from characters import catalogue_version
 from characters.models import CatalogueVersion
 
-ON_MONGODB = connection.vendor == "mongodb"
-mongodb_only = pytest.mark.skipif(not ON_MONGODB, reason="MongoDB's change stream")
-sqlite_only = pytest.mark.skipif(ON_MONGODB, reason="SQLite's data_version")
-
 
 def within(seconds: float, condition) -> float:
     """Seconds until `condition()` held; fails after `seconds`."""
@@ -39,7 +35,7 @@ def within(seconds: float, condition) -> float:
 # --- SQLite ----------------------------------------------------------------------------------
 
 
-@sqlite_only
+@pytest.mark.sqlite("its data_version")
 @pytest.mark.django_db(transaction=True)
 def test_sqlite_keeps_the_version_until_a_write_says_otherwise():
     CatalogueVersion.bump()
@@ -89,7 +85,7 @@ def write_token(collection, token: str) -> None:
     collection.update_one({"id": 1}, {"$set": {"token": token}})
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
 @pytest.mark.django_db
 def test_another_clients_write_shows_within_a_second_asking_nothing(watching, other_client):
     kept = catalogue_version.current()
@@ -104,7 +100,7 @@ def test_another_clients_write_shows_within_a_second_asking_nothing(watching, ot
     assert delay < 1.0
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
 @pytest.mark.django_db
 def test_a_dead_watcher_falls_back_to_a_periodic_reread(watching, other_client, monkeypatch):
     monkeypatch.setattr(catalogue_version, "LEASE_SECONDS", 0.75)
@@ -135,7 +131,7 @@ def kill_change_streams(client) -> int:
     return killed
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
 @pytest.mark.django_db
 def test_a_killed_stream_is_survived(watching, other_client):
     within(2.0, lambda: kill_change_streams(other_client.database.client) > 0)
@@ -148,7 +144,7 @@ def test_a_killed_stream_is_survived(watching, other_client):
     assert len(logged) == 0
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
 @pytest.mark.django_db
 def test_a_resume_point_with_lost_history_is_followed_from_now(other_client):
     CatalogueVersion.bump()
@@ -169,7 +165,7 @@ def test_a_resume_point_with_lost_history_is_followed_from_now(other_client):
     assert not watcher.is_alive()
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
 @pytest.mark.django_db
 def test_a_rolled_back_bump_is_never_seen(watching):
     from marvelsite.transactions import atomic
@@ -254,7 +250,8 @@ def write_when_possible(write, seconds: float = 30.0) -> None:
             time.sleep(0.2)
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
+@pytest.mark.slow
 def test_served_an_edit_shows_on_every_worker_within_a_second(served):
     _, url, database, _, _ = served
     warm(url)
@@ -295,7 +292,8 @@ class FormFields(HTMLParser):
             self.select = None
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
+@pytest.mark.slow
 def test_served_an_admin_edit_in_one_worker_shows_on_every_worker(served):
     from tests.support.live_site import admin_session
 
@@ -315,7 +313,8 @@ def test_served_an_admin_edit_in_one_worker_shows_on_every_worker(served):
     assert shown_within(url, "Edited In The Admin", 1.0) < 1.0
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
+@pytest.mark.slow
 def test_served_an_import_in_another_process_shows(served):
     from tests.support.live_site import get
     from tests.support.manage import run_manage
@@ -338,7 +337,8 @@ def test_served_an_import_in_another_process_shows(served):
     assert shown_within(url, "Imported Name", 1.0) < 1.0
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
+@pytest.mark.slow
 def test_served_a_stepdown_and_a_killed_primary_keep_the_version_working(served):
     import signal
 
@@ -361,7 +361,7 @@ def test_served_a_stepdown_and_a_killed_primary_keep_the_version_working(served)
             replica_set.start_member(primary)
 
 
-@mongodb_only
+@pytest.mark.mongodb("the change stream")
 @pytest.mark.django_db
 def test_with_the_server_unreachable_start_raises_nothing(monkeypatch):
     """gunicorn's post_worker_init starts the watcher: a worker must boot with MongoDB down."""

@@ -5,11 +5,9 @@ import re
 
 import jsonschema
 import pytest
-import yaml
 
 from tests.support.manifests import (
     CERT_MANAGER_SCHEMAS,
-    ROOT,
     containers,
     crd_schema,
     find,
@@ -20,6 +18,7 @@ from tests.support.manifests import (
     require_shared,
     with_component,
 )
+from tests.support.skaffold_config import CONFIG
 
 CRD_KIND = "MongoDBCommunity"
 APP_LABEL = {"app.kubernetes.io/name": "marvelsite"}
@@ -254,10 +253,7 @@ def test_cpu_request_makes_the_autoscaler_target_a_real_load():
 
 
 def test_skaffold_waits_for_a_first_deploy():
-    config_file = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
-    deploys = [config_file["deploy"]] + [
-        p["deploy"] for p in config_file["profiles"] if "deploy" in p
-    ]
+    deploys = [CONFIG["deploy"]] + [p["deploy"] for p in CONFIG["profiles"] if "deploy" in p]
     for deploy in deploys:
         # MCK's replica set, then migrate's wait of up to 600 s, then readiness.
         assert deploy["statusCheckDeadlineSeconds"] >= 900

@@ -8,13 +8,10 @@ The runs are real seed_marvel processes against a migrated database of the suite
 import gzip
 import json
 import subprocess
-import sys
 import threading
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.db import connection
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from characters.ingest.api import MarvelAPIError, MarvelClient, RetryPolicy
@@ -22,9 +19,8 @@ from characters.ingest.importer import ImportStats
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_character, parse_results
 from characters.ingest.seed import Report, _import_page, is_refused
-from tests.support.manage import ROOT, clean_env, run_manage
+from tests.support.manage import manage_in
 
-ON_MONGODB = connection.vendor == "mongodb"
 SURROGATE = "\ud800"
 
 
@@ -162,33 +158,8 @@ def test_an_api_answer_nested_too_deeply_is_a_clear_error():
 # --- real seed_marvel runs ------------------------------------------------------------------
 
 
-@pytest.fixture
-def env(tmp_path):
-    env = {"DJANGO_DEBUG": "true"}
-    if ON_MONGODB:
-        from django.conf import settings
-
-        env |= {
-            "MONGODB_URI": settings.DATABASES["default"]["HOST"],
-            "MONGODB_NAME": f"bad_records_{uuid.uuid4().hex[:8]}",
-        }
-    migrated = run_manage("migrate", "--noinput", data_dir=tmp_path, **env)
-    assert migrated.returncode == 0, migrated.stderr
-    yield clean_env(tmp_path, **env)
-    if ON_MONGODB:
-        connection.connection.drop_database(env["MONGODB_NAME"])
-
-
 def seed(env, *args) -> tuple[subprocess.CompletedProcess, dict]:
-    done = subprocess.run(
-        [sys.executable, "manage.py", "seed_marvel", "--json", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = manage_in(env, "seed_marvel", "--json", *args, timeout=300)
     last = done.stdout.strip().splitlines()[-1]
     return done, json.loads(last)
 
@@ -199,20 +170,14 @@ def stored(env, *fields) -> dict:
         "import json; from characters.models import Character; "
         f"print(json.dumps({{c['id']: c for c in Character.objects.values('id', *{fields!r})}}))"
     )
-    shell = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    shell = manage_in(env, "shell", "-c", code)
+    assert shell.returncode == 0, shell.stderr
     rows = json.loads(shell.stdout.strip().splitlines()[-1])
     return {int(pk): row for pk, row in rows.items()}
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_poisoned_records_among_good_ones(env, tmp_path):
     good = good_records(30)
     cleaned = {
@@ -245,6 +210,7 @@ def test_poisoned_records_among_good_ones(env, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_a_page_too_large_for_one_transaction_is_imported(env, tmp_path):
     # 8 x 7 MB: past what one transaction may hold in the test server's 256 MB cache.
     raw = [
@@ -272,6 +238,7 @@ def test_a_page_too_large_for_one_transaction_is_imported(env, tmp_path):
     ],
 )
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_a_bad_file_is_one_line_of_error(env, tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)

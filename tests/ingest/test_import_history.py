@@ -1,7 +1,6 @@
 """The import's history: seed() records each run that writes (ImportRun), failed or not; the
 admin shows it read-only, newest first, and its index the last run's outcome."""
 
-import gzip
 import json
 import os
 import socket
@@ -12,7 +11,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from characters.ingest.history import prune
-from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.seed import SeedError, SeedOptions, seed
 from characters.models import ImportLock, ImportRun
 from tests.support.manage import run_manage
@@ -21,11 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def small_file(tmp_path):
-    raw = json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"]
-    path = tmp_path / "characters.json"
-    path.write_text(json.dumps(raw[:12]))
-    return path
+def small_file(records_file):
+    return records_file(12)
 
 
 def test_a_run_is_recorded_with_its_counters(small_file):
@@ -174,25 +169,7 @@ READ_RUNS = (
 )
 
 
-@pytest.fixture
-def database(tmp_path):
-    """A fresh, migrated database for real seed_marvel processes: a SQLite file, or a new
-    database on the test run's replica set."""
-    from django.conf import settings
-    from django.db import connection
-
-    env = {"DJANGO_DEBUG": "true"}
-    if connection.vendor == "mongodb":
-        name = f"import_history_{os.urandom(4).hex()}"
-        env |= {"MONGODB_URI": settings.DATABASES["default"]["HOST"], "MONGODB_NAME": name}
-    migrated = run_manage("migrate", "--noinput", data_dir=tmp_path, **env)
-    assert migrated.returncode == 0, migrated.stderr
-    yield env
-    if "MONGODB_NAME" in env:
-        connection.ensure_connection()
-        connection.connection.drop_database(env["MONGODB_NAME"])
-
-
+@pytest.mark.slow
 def test_real_seed_marvel_runs_are_recorded_newest_first(tmp_path, database):
     done = run_manage(
         "seed_marvel",

@@ -1,38 +1,34 @@
 """``characters.ingest.seed``: the one entry point (the command, the bench and these call it)."""
 
-import gzip
-import json
 from types import SimpleNamespace
 
 import pytest
 
-from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.seed import Report, SeedError, SeedOptions, seed
 from characters.models import Character
 
 pytestmark = pytest.mark.django_db
 
-NO_SETTINGS = SimpleNamespace(
-    MARVEL_PUBLIC_KEY="",
-    MARVEL_PRIVATE_KEY="",
-    MARVEL_API_BASE_URL="",
-    MARVEL_RETRIES="",
-    MARVEL_BACKOFF="",
-    MARVEL_TIMEOUT="",
-    SEED_MAX_OFFSET="",
+# The settings SeedOptions.build reads.
+SEED_SETTINGS = (
+    "MARVEL_PUBLIC_KEY",
+    "MARVEL_PRIVATE_KEY",
+    "MARVEL_API_BASE_URL",
+    "MARVEL_RETRIES",
+    "MARVEL_BACKOFF",
+    "MARVEL_TIMEOUT",
+    "SEED_MAX_OFFSET",
 )
 
 
 @pytest.fixture
-def small_file(tmp_path):
-    raw = json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"]
-    path = tmp_path / "characters.json"
-    path.write_text(json.dumps(raw[:25]))
-    return path
+def small_file(records_file):
+    return records_file(25)
 
 
 def settings_with(**values):
-    return SimpleNamespace(**{**vars(NO_SETTINGS), **values})
+    """Those settings, each empty unless given."""
+    return SimpleNamespace(**{**dict.fromkeys(SEED_SETTINGS, ""), **values})
 
 
 def test_seed_imports_a_file_and_reports_each_page(small_file):

@@ -331,6 +331,7 @@ def test_gives_up_on_the_database_after_db_wait(small_file, monkeypatch):
 # --- a real process: exit status ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_exit_status_of_the_real_command(tmp_path, small_file):
     """manage.py in a subprocess (its own SQLite database): 0 on success, 1 on failure."""
 

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 from django.db import connection
@@ -20,9 +19,9 @@ from django.db import connection
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import parse_results
 from scripts.local_mongo import ReplicaSet
-from tests.support.manage import ROOT, clean_env, run_manage
+from tests.support.manage import ROOT, clean_env, fresh_database
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 ON_MONGODB = connection.vendor == "mongodb"
 PAGE = "10"  # small pages: about a hundred transactions, so there is a "mid-import"
@@ -37,27 +36,9 @@ def expected():
     return {str(r.id): sorted({c.id for c in r.comics}) for r in records}
 
 
-def database_env(tmp_path, uri=None) -> dict:
-    """A fresh, migrated database: a SQLite file, or a new database on the replica set."""
-    env = {"DJANGO_DEBUG": "true"}
-    if uri or ON_MONGODB:
-        from django.conf import settings
-
-        env |= {
-            "MONGODB_URI": uri or settings.DATABASES["default"]["HOST"],
-            "MONGODB_NAME": f"seed_runs_{uuid.uuid4().hex[:8]}",
-        }
-    migrated = run_manage("migrate", "--noinput", data_dir=tmp_path, **env)
-    assert migrated.returncode == 0, migrated.stderr
-    return clean_env(tmp_path, **env)
-
-
-@pytest.fixture
-def env(tmp_path):
-    env = database_env(tmp_path)
-    yield env
-    if "MONGODB_NAME" in env:
-        connection.connection.drop_database(env["MONGODB_NAME"])
+def database_env(data_dir, uri) -> dict:
+    """The environment of a process on a fresh, migrated database on the replica set at `uri`."""
+    return clean_env(data_dir, **fresh_database(data_dir, uri))
 
 
 def start_seed(env, *args) -> subprocess.Popen:
@@ -193,7 +174,7 @@ def test_an_import_killed_at_any_point_leaves_whole_pages_and_blocks_nobody(
 # --- a transient failure mid-import --------------------------------------------------------
 
 
-@pytest.mark.skipif(ON_MONGODB, reason="SQLite's own transient failure: a held write lock")
+@pytest.mark.sqlite("its own transient failure: a held write lock")
 def test_an_import_outlasts_another_writer_holding_sqlite(env, expected, tmp_path):
     # Another process holds SQLite's write lock for longer than the import's busy timeout
     # (20 s): the page fails with "database is locked" and is tried again until it goes through.
@@ -221,7 +202,7 @@ def test_an_import_outlasts_another_writer_holding_sqlite(env, expected, tmp_pat
     assert_complete(dump(env), expected)
 
 
-@pytest.mark.skipif(not ON_MONGODB, reason="a replica set's failover")
+@pytest.mark.mongodb("a replica set's failover")
 def test_an_import_survives_killing_the_primary(tmp_path, expected):
     with ReplicaSet(members=3) as replica_set:
         env = database_env(tmp_path / "failover", replica_set.uri)

@@ -5,7 +5,6 @@ at once, and without a version row every count is fresh. And the version read it
 indexed query, logged and counted as the ORM's are."""
 
 import pytest
-from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
@@ -22,11 +21,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def counts_kept(settings):
+def counts_kept(settings, empty_cache):
     settings.COUNT_CACHE_SECONDS = 60
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def listed(client, url="/characters/") -> int:
@@ -217,9 +213,8 @@ def test_the_version_read_is_one_counted_query(django_assert_num_queries):
         assert read_catalogue_version() == token
 
 
-def test_on_mongodb_the_version_read_is_one_index_served_command(on_mongodb):
-    if not on_mongodb:
-        pytest.skip("MongoDB: what the server is sent, seen by command monitoring")
+@pytest.mark.mongodb("what the server is sent, seen by command monitoring")
+def test_on_mongodb_the_version_read_is_one_index_served_command():
     CatalogueVersion.bump()
     RECORDER.recording = []
     try:

@@ -99,6 +99,7 @@ def gunicorn(tmp_path_factory):
         yield site.base, f"http://{HOST}:{metrics}"
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_metrics_on_its_second_port_only(gunicorn):
     site, metrics = gunicorn
     assert fetch(f"{site}/metrics")[0] == 404
@@ -108,6 +109,7 @@ def test_gunicorn_serves_metrics_on_its_second_port_only(gunicorn):
     assert "marvelsite_http_requests_total" in body
 
 
+@pytest.mark.slow
 def test_gunicorn_metrics_add_up_every_workers_requests(gunicorn):
     site, metrics = gunicorn
 

@@ -5,7 +5,6 @@ when the client's copy is current; an edit in the admin or through the ORM shows
 import re
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -20,11 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def page_cache_on(settings):
+def page_cache_on(settings, empty_cache):
     settings.PAGE_CACHE_SECONDS = 60
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.mark.parametrize(
@@ -202,11 +198,10 @@ def test_an_import_shows_at_once(client):
     assert "Spider-Man (Peter Parker)" in response.content.decode()
 
 
-def test_on_mongodb_a_hit_sends_the_server_no_command(client, on_mongodb):
+@pytest.mark.mongodb("what the server is sent, seen by command monitoring")
+def test_on_mongodb_a_hit_sends_the_server_no_command(client):
     """The query counts above see what the server is sent: the version is kept in memory by
     the change stream's watcher (whose own getMore is on another thread)."""
-    if not on_mongodb:
-        pytest.skip("MongoDB: what the server is sent, seen by command monitoring")
     make_many(30, comics_each=2)
     assert client.get("/characters/?page=2")["X-Page-Cache"] == "miss"
     RECORDER.recording = []

@@ -1,6 +1,8 @@
 """An admin change form as a browser would submit it: every input, textarea and selected
-option of the page's form, by name (a list per name, like a QueryDict)."""
+option of the page's form, by name (a list per name, like a QueryDict); or, without the page,
+a character's change form built from the row the test holds."""
 
+import json
 from html.parser import HTMLParser
 
 
@@ -53,3 +55,19 @@ def flat(values: dict[str, list[str]], **changes) -> dict:
     data.update(changes)
     data["_save"] = "Save"
     return data
+
+
+def change_data(character, **changes) -> dict:
+    """The change form of `character` as the test holds it (opened at its version), as post
+    data with `changes` applied."""
+    data = {
+        "name": character.name,
+        "description": character.description,
+        "comics": [str(pk) for pk in character.comic_ids()],
+        "thumbnail_path": character.thumbnail_path,
+        "thumbnail_extension": character.thumbnail_extension,
+        "urls": json.dumps(character.urls),
+        "opened_version": str(character.version),
+        "_save": "Save",
+    }
+    return data | changes

@@ -1,6 +1,7 @@
 """Debian's headless Chromium driven by Playwright for Python, for the browser tests: the
-browser's path (required when CI=true), where screenshots go, loopback-only routing, CSP
-violations collected, and polling that the pages' policy allows.
+browser (its path required when CI=true), the live server with an admin to log in as, where
+screenshots go, pages routed to loopback only with their CSP violations collected, and polling
+that the pages' policy allows.
 
 Never `playwright install`: the browser is Debian's (/usr/bin/chromium), offline.
 """
@@ -31,6 +32,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 IN_CI = os.environ.get("CI") == "true"
+ADMIN, PASSWORD = "boss", "browser-test-pw"
 
 
 @pytest.fixture
@@ -43,6 +45,38 @@ def chromium_path():
             pytest.fail(f"CI=true requires the browser test: {reason}")
         pytest.skip(reason)
     return CHROMIUM
+
+
+@pytest.fixture
+def browser(chromium_path, monkeypatch):
+    """A headless Chromium, closed after the test."""
+    # Playwright's sync API runs an event loop in this thread; Django checks for one before
+    # each query. The test's own queries are allowed; the pages' run on the server's thread.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def live_admin(live_server, settings, django_user_model):
+    """The live server's URL, over plain HTTP, with a superuser to log in as (log_in)."""
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+    django_user_model.objects.create_superuser(ADMIN, f"{ADMIN}@example.com", PASSWORD)
+    return live_server.url
+
+
+def log_in(page, base):
+    """Fill in Django's admin login form, already open on `page`."""
+    page.get_by_label("Username").fill(ADMIN)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/admin/")
 
 
 @pytest.fixture
@@ -69,6 +103,16 @@ REPORT_CSP_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (e) =>
   console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI} at ${e.documentURI}`));
 """
+
+
+def open_page(browser, csp_violations, **context_options):
+    """A page in a new context that reaches loopback only, its CSP violations collected."""
+    context = browser.new_context(**context_options)
+    context.route("**/*", only_loopback)
+    watch_csp(context, csp_violations)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return page
 
 
 def watch_csp(context, violations):

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,13 +21,36 @@ def clean_env(data_dir: Path, **overrides: str) -> dict[str, str]:
     return env | overrides
 
 
-def run_manage(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess:
+def manage_in(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """manage.py with exactly the environment `env` (see clean_env)."""
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=clean_env(data_dir, **env),
+        env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def run_manage(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess:
+    return manage_in(clean_env(data_dir, **env), *args)
+
+
+def shell_line(code: str, *, data_dir: Path, **env: str) -> str:
+    """The last line `code` prints, run by `manage.py shell` in a fresh process."""
+    result = run_manage("shell", "-c", code, data_dir=data_dir, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def fresh_database(data_dir: Path, mongodb_uri: str | None = None) -> dict[str, str]:
+    """Migrate a fresh database for manage.py processes: a SQLite file in `data_dir`, or a new
+    database on the replica set at `mongodb_uri`. Returns the variables that name it."""
+    variables = {"DJANGO_DEBUG": "true"}
+    if mongodb_uri:
+        variables |= {"MONGODB_URI": mongodb_uri, "MONGODB_NAME": f"fresh_{uuid.uuid4().hex[:8]}"}
+    migrated = run_manage("migrate", "--noinput", data_dir=data_dir, **variables)
+    assert migrated.returncode == 0, migrated.stderr
+    return variables

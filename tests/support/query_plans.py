@@ -143,6 +143,13 @@ def plans_of(action):
     return [explain(client, database, command) for database, command in recorded]
 
 
+def with_plans(action):
+    """What `action()` returns, and the plans of the commands it sent."""
+    returned = []
+    plans = plans_of(lambda: returned.append(action()))
+    return returned[0], plans
+
+
 def docs_examined(plans) -> int:
     return sum(plan.docs_examined for plan in plans)
 
