@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark seed_marvel's import on SQLite and on a real MongoDB, side by side. Prints figures.
 
 For each backend (``--backends sqlite,mongodb``, default both), in a fresh worker process with
@@ -30,11 +29,11 @@ MongoDB is a 1-member replica set (mongod 6.0.5 from scripts/local_mongo.py) on 
 started for the run and stopped (by pid, data deleted) at the end; or the one MONGODB_URI
 names, if set (the benchmark then uses, and drops, databases named bench_seed*).
 
-Targets (issues 3 and 4): first import >= 0.5x the baseline's throughput; no-change re-run
+Targets: first import >= 0.5x the baseline's throughput; no-change re-run
 <= 0.25x the first import's time with zero writes (on MongoDB: also zero in opcounters); peak
 RSS <= 200 MB; round trips O(pages).
 
-    .venv/bin/python bench/bench_seed.py [--backends sqlite,mongodb] [--repeat 3] [--page-size 100]
+    .venv/bin/python -m bench.seed [--backends sqlite,mongodb] [--repeat 3] [--page-size 100]
 """
 
 from __future__ import annotations
@@ -49,10 +48,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ("sqlite", "mongodb")
+from bench import harness
+from bench.harness import BACKENDS, ROOT
+from scripts.local_mongo import ReplicaSet
+
 MONGODB_NAME = "bench_seed"
 BASELINE_DB = "bench_seed_raw"
 OPCOUNTERS = ("insert", "update", "delete")
@@ -86,7 +86,6 @@ MONGO_WRITES = {
 
 def _setup(backend: str, data_dir: str) -> Counter:
     """Configure Django for ``backend``; returns the live round-trip counter."""
-    sys.path.insert(0, str(ROOT))
     # As the seed Job runs: DEBUG off (no query log), so a throw-away secret key.
     os.environ["DJANGO_DEBUG"] = "false"
     os.environ["DJANGO_SECRET_KEY"] = "bench-only-not-secret"  # noqa: S105 - throw-away
@@ -460,18 +459,13 @@ def mongodb_uri(needed: bool):
     if not needed or os.environ.get("MONGODB_URI"):
         yield os.environ.get("MONGODB_URI")
         return
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from local_mongo import ReplicaSet
-
     with ReplicaSet(members=1) as replica_set:
         yield replica_set.uri
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,mongodb (default)"
-    )
+    harness.add_backends(parser)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each kind; best kept")
     parser.add_argument("--page-size", type=int, default=100, help="records per page")
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
@@ -479,10 +473,8 @@ def main() -> int:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeat, args.page_size)))
         return 0
-    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
-    if unknown := set(backends) - set(BACKENDS):
-        parser.error(f"unknown backend(s) {sorted(unknown)}; choose from {', '.join(BACKENDS)}")
-    print(f"bench_seed: python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    backends = args.backends
+    print(f"bench.seed: python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     results = {}
     with mongodb_uri("mongodb" in backends) as uri:
         for backend in backends:
@@ -491,8 +483,9 @@ def main() -> int:
                 env.update(MONGODB_URI=uri, MONGODB_NAME=MONGODB_NAME)
             done = subprocess.run(
                 [
-                    sys.executable,
-                    __file__,
+                    harness.PYTHON,
+                    "-m",
+                    "bench.seed",
                     "--worker",
                     backend,
                     "--repeat",
@@ -509,7 +502,7 @@ def main() -> int:
             if done.returncode != 0:
                 print(f"== {backend}: worker failed ==\n{done.stderr[-3000:]}")
                 return 1
-            results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+            results[backend] = harness.last_json(done.stdout)
     print("\n".join(report(results)))
     return 0
 
