@@ -239,7 +239,7 @@ def every_member_down(env, workdir, info, replica_set, seconds):
     for title, row in rows:
         h, p = row["healthz"], row["page"]
         print(
-            f"  {title:<24} {ms(h, 0.5):8.1f} ms {ms(h, 0.99):5.0f} ms {max(h) * 1000:5.0f} ms "
+            f"  {title:<24} {ms(h, 0.5):8.1f} ms {ms(h, 0.99):5.0f} ms {ms(h, 1.0):5.0f} ms "
             f"{row['healthz_ok']:>3}/{len(h):<3}| {ms(p, 0.5):6.1f} ms {ms(p, 0.99):5.0f} ms  "
             f"{row['page_status']}"
         )

@@ -22,7 +22,7 @@ scripts/local_mongo.py, started for the run and stopped by pid at the end):
   scale alike: requests/s, p95 and the server's CPU time per request (gunicorn and mongod,
   from /proc) for the first and the last-but-one list page, a search (``?q=man``), the
   character with the most comics, the comic with the most characters, the home page, and the
-  admin changelist with a search (a staff session);
+  admin changelist with a search (a superuser's session; the second factor off);
 - on MongoDB, the documents and index keys examined by one request of each page right after
   its load (the database profiler, level 2, on for that request only).
 
@@ -371,7 +371,7 @@ def main() -> int:
 
     run_started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    env = harness.server_env()
+    env = harness.server_env(MARVELSITE_OTP_REQUIRED="off")
     print(
         f"bench.scale: scales {', '.join(f'{s}x' for s in scales)}, seed {options.seed}, "
         f"backends {', '.join(backends)}; {os.cpu_count()} CPUs shared by all; load average "
