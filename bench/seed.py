@@ -21,9 +21,10 @@ query log formats every operation): Django's ``connection.execute_wrapper`` on S
 writes, and "other": BEGIN/SAVEPOINT), a counting wrapper around each collection handed out by
 django-mongodb-backend on MongoDB (aggregate/find are reads). On MongoDB the server's own
 ``opcounters`` (serverStatus insert/update/delete, taken just before and after each run) say
-what was written, whoever wrote it: the re-run's writes are verified there too. The import
-lock's own writes (its row taken and released by every run that writes) are counted apart:
-on the client by table, on the server by the ``top`` command's per-collection counts.
+what was written, whoever wrote it: the re-run's writes are verified there too. The import's
+bookkeeping (the lock's row taken and released, the run's history record: written by every
+run that writes) is counted apart: on the client by table, on the server by the ``top``
+command's per-collection counts.
 
 MongoDB is a 1-member replica set (mongod 6.0.5 from scripts/local_mongo.py) on loopback,
 started for the run and stopped (by pid, data deleted) at the end; or the one MONGODB_URI
@@ -50,35 +51,23 @@ import time
 from collections import Counter
 
 from bench import harness
-from bench.harness import BACKENDS, ROOT
+from bench.harness import BACKENDS, ROOT, verdict
 from scripts.local_mongo import ReplicaSet
 
 MONGODB_NAME = "bench_seed"
 BASELINE_DB = "bench_seed_raw"
 OPCOUNTERS = ("insert", "update", "delete")
-# The import lock's row (taken, beaten, released by every run that writes): its writes are
-# counted apart from the catalogue's, on the client and on the server (the `top` command).
-LOCK_TABLE = "characters_importlock"
+# The import's bookkeeping: the lock's row (taken, beaten, released) and the run's history
+# record, written by every run that writes; counted apart from the catalogue's writes, on the
+# client and on the server (the `top` command), under "lock".
+LOCK_TABLES = ("characters_importlock", "characters_importrun")
 LOCK_OPERATIONS = ("insert", "update", "remove")  # `top`'s names
-MONGO_OPERATIONS = {
-    "aggregate",
-    "find",
-    "find_one",
-    "count_documents",
-    "insert_one",
-    "insert_many",
-    "update_one",
-    "update_many",
-    "replace_one",
-    "delete_one",
-    "delete_many",
-    "bulk_write",
-}
+MONGO_READS = {"aggregate", "find", "find_one", "count_documents"}
 MONGO_WRITES = {
-    op
-    for op in MONGO_OPERATIONS
-    if op.startswith(("insert", "update", "replace", "delete", "bulk"))
+    f"{verb}_{many}" for verb in ("insert", "update", "delete") for many in ("one", "many")
 }
+MONGO_WRITES |= {"replace_one", "bulk_write"}
+MONGO_OPERATIONS = MONGO_READS | MONGO_WRITES
 
 
 # --- worker (one backend, its own process) --------------------------------------------------
@@ -115,7 +104,7 @@ def _setup(backend: str, data_dir: str) -> Counter:
 
                 def counted(*args, **kwargs):
                     kind = "write" if name in MONGO_WRITES else "read"
-                    counter["lock" if kind == "write" and self._table == LOCK_TABLE else kind] += 1
+                    counter["lock" if kind == "write" and self._table in LOCK_TABLES else kind] += 1
                     return attribute(*args, **kwargs)
 
                 return counted
@@ -139,7 +128,9 @@ def _setup(backend: str, data_dir: str) -> Counter:
             word = sql.lstrip().split(None, 1)[0].upper()
             kind = {"INSERT": "write", "UPDATE": "write", "DELETE": "write", "SELECT": "read"}
             found = kind.get(word, "other")  # other: BEGIN, SAVEPOINT, ...
-            counter["lock" if found == "write" and LOCK_TABLE in sql else found] += 1
+            counter[
+                "lock" if found == "write" and any(t in sql for t in LOCK_TABLES) else found
+            ] += 1
             return execute(sql, params, many, context)
 
         connection.execute_wrappers.append(count)
@@ -209,7 +200,7 @@ class RawMongo:
         self.client.close()
 
     def opcounters(self) -> dict:
-        """The server's write counters, and the import lock's share of them ("lock")."""
+        """The server's write counters, and the import's bookkeeping share of them ("lock")."""
         from pymongo.errors import OperationFailure
 
         counters = self.client.admin.command("serverStatus")["opcounters"]
@@ -218,8 +209,11 @@ class RawMongo:
             totals = self.client.admin.command("top")["totals"]
         except OperationFailure:  # not allowed on some hosted servers: all writes count
             totals = {}
-        lock = totals.get(f"{self.django_db.name}.{LOCK_TABLE}", {})
-        found["lock"] = sum(lock.get(op, {}).get("count", 0) for op in LOCK_OPERATIONS)
+        found["lock"] = sum(
+            totals.get(f"{self.django_db.name}.{table}", {}).get(op, {}).get("count", 0)
+            for table in LOCK_TABLES
+            for op in LOCK_OPERATIONS
+        )
         return found
 
     def version(self) -> str:
@@ -361,7 +355,7 @@ def _figures(f: dict) -> list[tuple[str, object]]:
         if run["server"] is None:
             return "n/a"
         counts = "/".join(str(run["server"][name]) for name in OPCOUNTERS)
-        return f"{counts} ({run['server']['lock']} the lock's)"
+        return f"{counts} ({run['server']['lock']} bookkeeping)"
 
     rows: list[tuple[str, object]] = []
     for label, run in (
@@ -378,7 +372,7 @@ def _figures(f: dict) -> list[tuple[str, object]]:
         rows += [
             (
                 f"{label}: reads/writes/other trips",
-                f"{run['reads']}/{run['writes']}/{run['other']} +{run['lock']} lock",
+                f"{run['reads']}/{run['writes']}/{run['other']} +{run['lock']} bookkeeping",
             ),
             (f"{label}: trips per page", _trips(run) / pages),
             (f"{label}: server insert/update/delete", server(run)),
@@ -398,15 +392,15 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def report(results: dict[str, dict]) -> list[str]:
+def report(results: dict[str, dict]) -> None:
     backends = list(results)
     some = next(iter(results.values()))
-    lines = [
+    print(
         f"== seed_marvel import: {some['records']} characters, {some['pages']} pages of "
         f"{some['page_size']} (best of the repeats) =="
-    ]
+    )
     if "mongodb" in results:
-        lines.append(
+        print(
             f"baselines: sqlite = plain bulk_create; mongodb = raw pymongo insert_many of the "
             f"ORM's documents (same field names and types as the ORM's: "
             f"{results['mongodb']['shapes_match']}); mongod {results['mongodb']['server_version']}"
@@ -414,18 +408,13 @@ def report(results: dict[str, dict]) -> list[str]:
         )
     ratio = backends == ["sqlite", "mongodb"]
     table = {name: _figures(figures) for name, figures in results.items()}
-    width = 2 + max(10, *(len(_cell(value)) for rows in table.values() for _, value in rows))
-    header = f"{'figure':<44}" + "".join(f"{name:>{width}}" for name in backends)
-    header += f"{'mongodb / sqlite':>18}" if ratio else ""
-    lines += [header, "-" * len(header)]
+    rows = [["figure", *backends, *(["mongodb / sqlite"] if ratio else [])]]
     for index, (label, _) in enumerate(table[backends[0]]):
         values = [table[name][index][1] for name in backends]
-        line = f"{label:<44}" + "".join(f"{_cell(value):>{width}}" for value in values)
-        if ratio:
-            numeric = all(isinstance(v, int | float) for v in values) and values[0]
-            line += f"{values[1] / values[0]:>18.2f}" if numeric else f"{'':>18}"
-        lines.append(line)
-    lines.append("targets:")
+        numeric = ratio and all(isinstance(v, int | float) for v in values) and values[0]
+        rows.append([label, *map(_cell, values), f"{values[1] / values[0]:.2f}" if numeric else ""])
+    harness.print_table(rows)
+    print("targets:")
     for name, f in results.items():
         base, first, rerun = f["baseline"], f["first"], f["rerun"]
         first_ratio = base["seconds"] / first["seconds"]
@@ -433,24 +422,24 @@ def report(results: dict[str, dict]) -> list[str]:
         changed = _rows_changed(rerun["result"])
         zero = f["rerun_client_writes"] == 0 == changed == f["rerun_server_writes"]
         server = (
-            f", server opcounters +{f['rerun_server_writes']} writes besides the import lock's"
+            f", server opcounters +{f['rerun_server_writes']} writes besides the bookkeeping"
             if name == "mongodb"
             else ""
         )
         kinds = ("reads", "writes", "other", "lock")
-        lines += [
+        print(
             f"  {name}: first import >= 0.5x baseline throughput: {first_ratio:.2f}x "
-            f"-> {'met' if first_ratio >= 0.5 else 'MISSED'}",
+            f"-> {verdict(first_ratio >= 0.5)}",
             f"  {name}: re-run <= 0.25x first import time, zero writes: {rerun_ratio:.2f}x, "
-            f"{f['rerun_client_writes']} write round trips besides the import lock's, "
+            f"{f['rerun_client_writes']} write round trips besides the bookkeeping, "
             f"{changed} rows changed{server} "
-            f"-> {'met' if rerun_ratio <= 0.25 and zero else 'MISSED'}",
+            f"-> {verdict(rerun_ratio <= 0.25 and zero)}",
             f"  {name}: peak RSS <= 200 MB: {f['peak_rss_mb']:.0f} MB "
-            f"-> {'met' if f['peak_rss_mb'] <= 200 else 'MISSED'}",
+            f"-> {verdict(f['peak_rss_mb'] <= 200)}",
             f"  {name}: round trips O(pages): {sum(first[k] for k in kinds) / f['pages']:.1f} "
             f"per page (first), {sum(rerun[k] for k in kinds) / f['pages']:.1f} per page (re-run)",
-        ]
-    return lines
+            sep="\n",
+        )
 
 
 @contextlib.contextmanager
@@ -503,7 +492,7 @@ def main() -> int:
                 print(f"== {backend}: worker failed ==\n{done.stderr[-3000:]}")
                 return 1
             results[backend] = harness.last_json(done.stdout)
-    print("\n".join(report(results)))
+    report(results)
     return 0
 
 
