@@ -52,15 +52,8 @@ from bench.synthetic_catalogue import DEFAULT_SEED, Catalogue
 
 SCALES = (1, 10, 100)
 PAGE_RATIO, IMPORT_RATIO, RSS_MB, RERUN_RATIO = 0.7, 0.8, 300, 0.25
-PAGES = (
-    "list first page",
-    "list deep page",
-    "search",
-    "character",
-    "comic",
-    "home",
-    "admin search",
-)
+PAGES = ("list first page", "list deep page", "search", "character", "comic", "home")
+PAGES += ("admin search",)
 SEARCH_PAGES = ("search", "admin search")
 
 PICK = """
@@ -238,20 +231,13 @@ def measure_pages(prepared: dict, options, workdir: Path, mongod: int | None) ->
             entry["load"] = f"{before} -> {loadavg()}"
 
 
-def ratio(value: float, base: float) -> str:
-    return f"{value / base:.2f}x" if base else "-"
-
-
-def print_row(by_scale: dict, scales: list[int], label: str, get, fmt, relative=True) -> None:
+def table_row(rows, by_scale: dict, scales: list[int], label: str, get, fmt, relative=True):
     """A figure at each scale, with its ratio to the first scale's when `relative`."""
-    cells = []
-    for s in scales:
-        value = get(by_scale[s])
-        text = fmt(value)
-        if relative and s != scales[0]:
-            text += f" ({ratio(value, get(by_scale[scales[0]]))})"
-        cells.append(f" | {text:>22}")
-    print(f"{label:<38}" + "".join(cells))
+    cells = [fmt(get(by_scale[s])) for s in scales]
+    for index, s in enumerate(scales[1:], 1):
+        if relative:
+            cells[index] += f" ({harness.ratio(get(by_scale[s]), get(by_scale[scales[0]])):.2f}x)"
+    rows.append([label, *cells])
 
 
 def report(results: dict, scales: list[int]) -> list[str]:
@@ -260,11 +246,8 @@ def report(results: dict, scales: list[int]) -> list[str]:
     for backend, by_scale in results.items():
         base = by_scale[scales[0]]
         print(f"\n== {backend}")
-        header = f"{'figure':<38}" + "".join(f" | {f'{s}x':>22}" for s in scales)
-        print(header)
-        print("-" * len(header))
-
-        row = functools.partial(print_row, by_scale, scales)
+        rows = [["figure", *(f"{s}x" for s in scales)]]
+        row = functools.partial(table_row, rows, by_scale, scales)
         count = lambda key: lambda r: r["info"][key]  # noqa: E731
         row("characters", count("characters"), "{:,}".format)
         row("comics", count("comics"), "{:,}".format)
@@ -323,10 +306,8 @@ def report(results: dict, scales: list[int]) -> list[str]:
                     lambda v: f"{v[0]:,} / {v[1]:,}",
                     relative=False,
                 )
-        print(
-            f"{'load average (1/5/15 min)':<38}"
-            + "".join(f" | {by_scale[s]['load']:>22}" for s in scales)
-        )
+        rows.append(["load average (1/5/15 min)", *(by_scale[s]["load"] for s in scales)])
+        harness.print_table(rows)
 
         # Targets, at the largest scale measured against 1x.
         top = by_scale[scales[-1]]
