@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ("pages", "scale", "outage", "seed", "images")
-WITH_BACKENDS = ("pages", "scale", "seed", "images")
+BENCHMARKS = ("pages", "scale", "outage", "seed", "images", "cpu_profile")
+WITH_BACKENDS = ("pages", "scale", "seed", "images", "cpu_profile")
 
 
 def bench(name: str, *args: str) -> subprocess.CompletedProcess:
