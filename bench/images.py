@@ -14,7 +14,10 @@ Prints requests/s, p50/p95 and each as a ratio of the static file's in the same 
 Target: the uncached upload >= 0.5x the static file. Exit status 1 when a request failed.
 
     .venv/bin/python -m bench.images [--backends sqlite,mongodb] [--concurrency 8]
-        [--requests 2000] [--max-seconds 15]
+        [--requests 2000] [--max-seconds 15] [--uploads-cache-mb N]
+
+On MongoDB each worker keeps what it read in memory (MARVELSITE_UPLOADS_CACHE_MB, default 32):
+"uncached" is then the HTTP sense (no validator); `--uploads-cache-mb 0` reads GridFS each time.
 """
 
 import argparse
@@ -63,6 +66,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_backends(parser)
     harness.add_load(parser, requests=2000, max_seconds=15.0, warmup=20)
+    parser.add_argument("--uploads-cache-mb", type=int, help="MARVELSITE_UPLOADS_CACHE_MB")
     options = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-images-"))
@@ -73,6 +77,8 @@ def main() -> int:
     try:
         with contextlib.ExitStack() as stack:
             env = harness.server_env()
+            if options.uploads_cache_mb is not None:
+                env["MARVELSITE_UPLOADS_CACHE_MB"] = str(options.uploads_cache_mb)
             envs, _ = harness.databases(stack, options.backends, env, workdir, "bench_images")
             for backend, env in envs.items():
                 info = prepare(env, static_root)
