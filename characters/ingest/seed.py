@@ -1,6 +1,6 @@
 """The one way in: :func:`seed` loads a source into the database and returns its counters.
 
-``manage.py seed_marvel``, ``bench/bench_seed.py`` and the tests all call it with a
+``manage.py seed_marvel``, ``python -m bench.seed`` and the tests all call it with a
 :class:`SeedOptions`. Each option is checked once, by the step below that uses it, and a bad
 one raises :class:`SeedError` before anything is read or written.
 """

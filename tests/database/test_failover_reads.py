@@ -8,7 +8,7 @@ rejects (bad input) is a 500 and never counts; the admin is not retried.
 
 On MongoDB, the real thing: a 3-member replica set whose primary is SIGKILLed while 8 clients
 read an uncached list page through the real gunicorn; the share of failed requests stays
-within the target (<= 1%). Figures per kill: bench/bench_outage.py.
+within the target (<= 1%). Figures per kill: python -m bench.outage.
 """
 
 import signal

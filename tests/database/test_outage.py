@@ -9,7 +9,7 @@
   timeout; when the members return, pages recover by themselves.
 
 Run in the suite's MongoDB pass (it needs the bundled mongod, not the suite's database); the
-figures (failed %, longest gap, /healthz p99) come from bench/bench_outage.py.
+figures (failed %, longest gap, /healthz p99) come from python -m bench.outage.
 """
 
 import concurrent.futures

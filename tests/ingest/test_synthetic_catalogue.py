@@ -1,11 +1,10 @@
-"""bench/synthetic_catalogue.py: deterministic, the bundled set's distributions N times over,
+"""bench.synthetic_catalogue: deterministic, the bundled set's distributions N times over,
 and read by the real import path (seed_marvel --path) on the active backend."""
 
 import gzip
 import hashlib
 import io
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -13,12 +12,11 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count
 
+from bench import synthetic_catalogue
 from characters.models import Character, Comic
 from characters.search import Query
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-import synthetic_catalogue  # noqa: E402
 
 BUNDLED = ROOT / "characters" / "data" / "characters.json.gz"
 Link = Character.comics.through

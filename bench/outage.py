@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 """The serving path under attack and outage, on a real 3-member MongoDB replica set.
 
 Starts a throw-away 3-member replica set on loopback (scripts/local_mongo.py), prepares it as
-bench/bench_pages.py does (migrate, the bundled data set, collectstatic) plus an admin account,
-serves it with gunicorn exactly as the container does (bench_pages.serve: 2 workers x 4 threads)
-and runs bounded loads on 127.0.0.1 from a second process, each phase with its baseline measured
-in the same run against the same server:
+bench.pages does (migrate, the bundled data set, collectstatic) plus an admin account, serves
+it with gunicorn exactly as the container does (2 workers x 4 threads) and runs bounded loads
+on 127.0.0.1 from a second process, each phase with its baseline measured in the same run
+against the same server:
 
 1. Login flood: a cached character page read by 2 clients, alone (baseline) and while 8 clients
    post wrong admin passwords with valid CSRF tokens as fast as they are answered. Figures:
@@ -22,7 +21,7 @@ in the same run against the same server:
    and the same with the circuit breaker off (MARVELSITE_DB_BREAKER_SECONDS=0, a second gunicorn)
    to show what it buys; the pages' statuses and latency.
 
-    .venv/bin/python bench/bench_outage.py [--phase-seconds 10] [--failover-seconds 20]
+    .venv/bin/python -m bench.outage [--phase-seconds 10] [--failover-seconds 20]
         [--kills 3] [--phases flood,failover,down] [--code DIR]
 
 --code DIR serves (and prepares) another checkout of the site with this bench, e.g. main's, for
@@ -34,45 +33,30 @@ by it); every server started is stopped by its pid.
 
 import argparse
 import contextlib
-import multiprocessing
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from bench import harness
+from bench.harness import HOST, Load, group, latencies, verdict
+from bench.harness import percentile_ms as ms
+from scripts.local_mongo import ReplicaSet
 
-import bench_pages as pages  # beside this file
-from local_mongo import ReplicaSet
-
-HOST = pages.HOST
 ADMIN_USER, ADMIN_PASSWORD = "admin", "bench-only-admin-pw-81"  # a throw-away server
 FLOOD_RATIO, FAILED_PERCENT, WORST_SECOND_PERCENT, HEALTHZ_P99_MS = 2.0, 1.0, 10.0, 100.0
 
 
-# --- the load generator (runs in its own process) -------------------------------------------
-
-
-def request(conn, method, path, body=None, headers=None):
-    headers = {"Host": HOST, **(headers or {})}
-    conn.request(method, path, body=body, headers=headers)
-    response = conn.getresponse()
-    response.read()
-    return response
-
-
-def login_form(port):
-    """A CSRF cookie and token, as a browser (or a careful attacker) gets them."""
+def flood_group(port, clients):
+    """Wrong admin passwords with a valid CSRF cookie and token, as a browser (or a careful
+    attacker) gets them."""
     conn = HTTPConnection(HOST, port, timeout=10)
     conn.request("GET", "/admin/login/", headers={"Host": HOST})
     response = conn.getresponse()
@@ -80,103 +64,13 @@ def login_form(port):
     cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie", "")).group(1)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
     conn.close()
-    return cookie, token
-
-
-def client_loop(port, kind, paths, seconds, started, records, timeout):
-    """GET `paths` in turn (or post wrong passwords, kind "flood") until `seconds` have passed;
-    one record (kind, path, start, end, status) per request; status 0 for a failure to connect
-    or a timeout."""
-    conn = HTTPConnection(HOST, port, timeout=timeout)
-    if kind == "flood":
-        cookie, token = login_form(port)
-        body = urlencode(
-            {
-                "csrfmiddlewaretoken": token,
-                "username": ADMIN_USER,
-                "password": "wrong",
-                "next": "/admin/",
-            }
-        )
-        headers = {
-            "Cookie": f"csrftoken={cookie}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-    n = 0
-    while time.perf_counter() - started < seconds:
-        path = paths[n % len(paths)]
-        n += 1
-        start = time.perf_counter()
-        try:
-            if kind == "flood":
-                status = request(conn, "POST", "/admin/login/", body, headers).status
-            else:
-                status = request(conn, "GET", path).status
-        except OSError:
-            status = 0
-            conn.close()
-            conn = HTTPConnection(HOST, port, timeout=timeout)
-        records.append((kind, path, start - started, time.perf_counter() - started, status))
-    conn.close()
-
-
-def load_process(port, groups, seconds, timeout, results):
-    """groups: [(kind, paths, clients)]; every client runs for `seconds`."""
-    records = []
-    started = time.perf_counter()
-    threads = [
-        threading.Thread(
-            target=client_loop, args=(port, kind, paths, seconds, started, records, timeout)
-        )
-        for kind, paths, clients in groups
-        for _ in range(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    results.put("started")
-    for thread in threads:
-        thread.join()
-    results.put(records)
-
-
-class Load:
-    """A load in a second process; `records()` waits for it to end."""
-
-    def __init__(self, port, groups, seconds, timeout=10.0):
-        context = multiprocessing.get_context("spawn")
-        self.results = context.Queue()
-        self.seconds = seconds
-        self.process = context.Process(
-            target=load_process, args=(port, groups, seconds, timeout, self.results)
-        )
-        self.process.start()
-        assert self.results.get(timeout=60) == "started"
-        self.started = time.monotonic()
-
-    def records(self):
-        try:
-            records = self.results.get(timeout=self.seconds + 120)
-        except queue.Empty:
-            raise SystemExit("the load generator did not finish") from None
-        finally:
-            self.process.join(timeout=30)
-            if self.process.is_alive():
-                self.process.kill()
-        return records
-
-
-# --- figures ----------------------------------------------------------------------------------
-
-
-def ms(values, q):
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] * 1000
-
-
-def latencies(records, kind):
-    return [end - start for k, _, start, end, _ in records if k == kind]
+    fields = {"csrfmiddlewaretoken": token, "username": ADMIN_USER, "password": "wrong"}
+    headers = {
+        "Cookie": f"csrftoken={cookie}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    body = urlencode({**fields, "next": "/admin/"})
+    return group("flood", ["/admin/login/"], clients, method="POST", body=body, headers=headers)
 
 
 def statuses(records, kind):
@@ -199,8 +93,8 @@ def longest_gap(records, since, until):
 
 def login_flood(port, info, seconds):
     page = [info["character"]]
-    alone = Load(port, [("page", page, 2)], seconds).records()
-    flood = Load(port, [("page", page, 2), ("flood", [""], 8)], seconds).records()
+    alone = Load(port, [group("page", page, 2)], seconds).records()
+    flood = Load(port, [group("page", page, 2), flood_group(port, 8)], seconds).records()
     base50, base95 = ms(latencies(alone, "page"), 0.5), ms(latencies(alone, "page"), 0.95)
     flood50, flood95 = ms(latencies(flood, "page"), 0.5), ms(latencies(flood, "page"), 0.95)
     attempts = [r for r in flood if r[0] == "flood"]
@@ -216,8 +110,7 @@ def login_flood(port, info, seconds):
         f"{len(attempts) / seconds:.0f}/s; statuses {statuses(flood, 'flood')}"
     )
     met = ratio <= FLOOD_RATIO
-    verdict = "met" if met else "MISSED"
-    print(f"  target p50 during / alone <= {FLOOD_RATIO}x: {ratio:.2f}x -> {verdict}")
+    print(f"  target p50 during / alone <= {FLOOD_RATIO}x: {ratio:.2f}x -> {verdict(met)}")
     return met
 
 
@@ -251,7 +144,7 @@ def settle(replica_set, steady=3.0, limit=90.0) -> int:
 def one_kill(port, replica_set, path, seconds):
     """8 clients on `path` for `seconds`; the primary SIGKILLed after a quarter of it."""
     kill_at = seconds / 4
-    load = Load(port, [("page", [path], 8)], seconds)
+    load = Load(port, [group("page", [path], 8)], seconds)
     time.sleep(max(0.0, kill_at - (time.monotonic() - load.started)))
     primary = replica_set.primary_index()
     killed_at = time.monotonic() - load.started
@@ -280,7 +173,7 @@ def failover(env, workdir, info, replica_set, seconds, kills):
     met = True
     for title, cache in (("page cache off", "0"), ("page cache on (60 s)", "60")):
         print(f"  -- {title} (MARVELSITE_PAGE_CACHE_SECONDS={cache})")
-        with pages.serve({**env, "MARVELSITE_PAGE_CACHE_SECONDS": cache}, workdir) as port:
+        with harness.serve({**env, "MARVELSITE_PAGE_CACHE_SECONDS": cache}, workdir) as port:
             log = workdir / f"gunicorn-{port}.log"
             for n in range(1, kills + 1):
                 settle(replica_set)
@@ -296,20 +189,19 @@ def failover(env, workdir, info, replica_set, seconds, kills):
                     f"requests, {percent_failed(kill['before']):.2f}% failed | after "
                     f"{len(kill['after'])} requests, {kill['failed']:.2f}% failed, worst second "
                     f"{kill['worst_second']:.0f}% failed, longest gap {kill['gap']:.2f}s "
-                    f"({kill['statuses']}; reads retried: {retried}) -> {'met' if ok else 'MISSED'}"
+                    f"({kill['statuses']}; reads retried: {retried}) -> {verdict(ok)}"
                 )
     print(
         f"  target per kill: <= {FAILED_PERCENT:g}% failed and no second with more than "
-        f"{WORST_SECOND_PERCENT:g}% failed: {'met' if met else 'MISSED'}"
+        f"{WORST_SECOND_PERCENT:g}% failed: {verdict(met)}"
     )
     settle(replica_set)
     return met
 
 
 def probe_load(port, info, seconds):
-    records = Load(
-        port, [("mixed", [info["character"], "/healthz"], 16)], seconds, timeout=30
-    ).records()
+    mixed = group("mixed", [info["character"], "/healthz"], 16)
+    records = Load(port, [mixed], seconds, timeout=30).records()
     health = [(end - start) for _, path, start, end, s in records if path == "/healthz"]
     page = [(end - start) for _, path, start, end, s in records if path != "/healthz"]
     page_status = {}
@@ -333,12 +225,12 @@ def every_member_down(env, workdir, info, replica_set, seconds):
         f"/healthz, {seconds:.0f}s each"
     )
     rows = []
-    with pages.serve(env, workdir) as port:
+    with harness.serve(env, workdir) as port:
         rows.append(("database up (baseline)", probe_load(port, info, seconds)))
         for index in range(replica_set.members):
             replica_set.kill(index, signal.SIGKILL)
         rows.append(("every member down", probe_load(port, info, seconds)))
-    with pages.serve({**env, "MARVELSITE_DB_BREAKER_SECONDS": "0"}, workdir) as port:
+    with harness.serve({**env, "MARVELSITE_DB_BREAKER_SECONDS": "0"}, workdir) as port:
         rows.append(("down, breaker off", probe_load(port, info, seconds)))
     print(
         f"  {'':<24} {'healthz p50':>11} {'p99':>8} {'max':>8} {'ok':>6} | "
@@ -347,7 +239,7 @@ def every_member_down(env, workdir, info, replica_set, seconds):
     for title, row in rows:
         h, p = row["healthz"], row["page"]
         print(
-            f"  {title:<24} {ms(h, 0.5):8.1f} ms {ms(h, 0.99):5.0f} ms {max(h) * 1000:5.0f} ms "
+            f"  {title:<24} {ms(h, 0.5):8.1f} ms {ms(h, 0.99):5.0f} ms {ms(h, 1.0):5.0f} ms "
             f"{row['healthz_ok']:>3}/{len(h):<3}| {ms(p, 0.5):6.1f} ms {ms(p, 0.99):5.0f} ms  "
             f"{row['page_status']}"
         )
@@ -355,7 +247,7 @@ def every_member_down(env, workdir, info, replica_set, seconds):
     met = p99 < HEALTHZ_P99_MS
     print(
         f"  target /healthz p99 < {HEALTHZ_P99_MS:.0f} ms with every member down: "
-        f"{p99:.1f} ms -> {'met' if met else 'MISSED'}"
+        f"{p99:.1f} ms -> {verdict(met)}"
     )
     return met
 
@@ -379,9 +271,9 @@ def main() -> int:
     if unknown := set(phases) - set(PHASES):
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     if options.code:
-        pages.ROOT = options.code.resolve()  # bench_pages runs manage.py and gunicorn there
+        harness.ROOT = options.code.resolve()  # manage.py and gunicorn run there
     workdir = Path(tempfile.mkdtemp(prefix="bench-outage-"))
-    env = pages.server_env(
+    env = harness.server_env(
         DJANGO_SUPERUSER_USERNAME=ADMIN_USER,
         DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
         MARVELSITE_DATA_DIR=str(workdir),
@@ -390,28 +282,27 @@ def main() -> int:
     try:
         with ReplicaSet(members=3) as replica_set:
             env["MONGODB_URI"] = replica_set.uri
-            info = pages.prepare(env)
-            pages.run([pages.PYTHON, "manage.py", "ensure_admin"], env, stdout=subprocess.DEVNULL)
+            info = harness.prepare_site(env)
+            harness.manage(env, "ensure_admin", stdout=subprocess.DEVNULL)
             commit = subprocess.run(
-                ["git", "-C", str(pages.ROOT), "log", "-1", "--format=%h %s"],
+                ["git", "-C", str(harness.ROOT), "log", "-1", "--format=%h %s"],
                 capture_output=True,
                 text=True,
                 check=False,
             ).stdout.strip()
-            print(f"code: {pages.ROOT} ({commit or 'no git'})")
+            print(f"code: {harness.ROOT} ({commit or 'no git'})")
             print(
                 f"data: {info['characters']} characters, {info['comics']} comics, "
                 f"{info['links']} links on a 3-member replica set on loopback "
                 f"({info['server'].split(',')[0]})"
             )
             print(
-                f"server: gunicorn {env.get('GUNICORN_WORKERS', '2')} workers x "
-                f"{env.get('GUNICORN_THREADS', '4')} threads on {HOST}; load from a second "
-                f"process; {os.cpu_count()} CPUs shared by all"
+                f"server: {harness.describe_server(env)}; load from a second process; "
+                f"{os.cpu_count()} CPUs shared by all"
             )
             results = []
             if "flood" in phases:
-                with pages.serve(env, workdir) as port:
+                with harness.serve(env, workdir) as port:
                     results.append(login_flood(port, info, options.phase_seconds))
             if "failover" in phases:
                 results.append(

@@ -1,13 +1,12 @@
-#!/usr/bin/env python3
 """How the import and the uncached pages cost as the catalogue grows: 1x, 10x (and 100x) the
 bundled data set, on SQLite and on a real MongoDB replica set. Prints figures and each one's
 ratio to the same figure at 1x, measured in the same run.
 
-    .venv/bin/python bench/bench_scale.py [--backends sqlite,mongodb] [--max-scale 10|100]
+    .venv/bin/python -m bench.scale [--backends sqlite,mongodb] [--max-scale 10|100]
         [--seed 13] [--concurrency 8] [--requests 400] [--max-seconds 6]
 
 For each scale (1 and 10; 100 only with ``--max-scale 100``: about 105k characters, 673k
-comics, 1.14M links) bench/synthetic_catalogue.py writes the catalogue (deterministic: the same
+comics, 1.14M links) bench.synthetic_catalogue writes the catalogue (deterministic: the same
 scale and seed give the same bytes) into a temporary folder, and for each backend, on a fresh
 database (SQLite in a temporary folder; MongoDB a database on one 1-member replica set of
 scripts/local_mongo.py, started for the run and stopped by pid at the end):
@@ -17,18 +16,17 @@ scripts/local_mongo.py, started for the run and stopped by pid at the end):
   process's peak RSS (``wait4``); then the same command again over the imported data (a
   no-change re-run, which must write nothing);
 - pages, uncached (``MARVELSITE_PAGE_CACHE_SECONDS=0``; the lists' counts kept per catalogue
-  version as by default, ``MARVELSITE_COUNT_CACHE_SECONDS``), once every import is done: every
-  backend and scale served at once by its own gunicorn, exactly as the container runs it
-  (bench/bench_pages.py's ``serve``), and a bounded load from a second process on 127.0.0.1
-  (bench_pages's ``load``) URL by URL, each backend and scale in turn, so that a change in the
-  machine's load weighs on every scale alike: requests/s, p95 and the server's CPU time per
-  request (gunicorn's processes and mongod, from /proc) for the first and the last-but-one
-  list page served, a search (``?q=man``), the character with the most comics, the comic with
-  the most characters, the home page, and the admin changelist with a search (a staff session);
+  version as by default), once every import is done: every backend and scale served at once
+  by its own gunicorn as the container runs it, and a bounded load from a second process on
+  127.0.0.1, URL by URL, each in turn, so that a change in the machine's load weighs on every
+  scale alike: requests/s, p95 and the server's CPU time per request (gunicorn and mongod,
+  from /proc) for the first and the last-but-one list page, a search (``?q=man``), the
+  character with the most comics, the comic with the most characters, the home page, and the
+  admin changelist with a search (a superuser's session; the second factor off);
 - on MongoDB, the documents and index keys examined by one request of each page right after
   its load (the database profiler, level 2, on for that request only).
 
-Targets (issue 13): at 100x every page but the search keeps >= 0.7x its 1x throughput on both
+Targets: at 100x every page but the search keeps >= 0.7x its 1x throughput on both
 backends; import at 100x keeps >= 0.8x its 1x records/s with peak RSS <= 300 MB; a no-change
 re-run takes <= 0.25x the first import's time at every scale. The machine's load average is
 printed with each measurement: the CPUs may be shared.
@@ -39,10 +37,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,32 +46,14 @@ import time
 from http.client import HTTPConnection
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pages import (
-    HOST,
-    PYTHON,
-    ROOT,
-    cpu_seconds,
-    load,
-    serve,
-    server_env,
-    server_pids,
-    start_mongodb,
-)
-from synthetic_catalogue import DEFAULT_SEED, Catalogue
+from bench import harness
+from bench.harness import HOST, PYTHON, ROOT, cpu_seconds, loadavg
+from bench.synthetic_catalogue import DEFAULT_SEED, Catalogue
 
-BACKENDS = ("sqlite", "mongodb")
 SCALES = (1, 10, 100)
 PAGE_RATIO, IMPORT_RATIO, RSS_MB, RERUN_RATIO = 0.7, 0.8, 300, 0.25
-PAGES = (
-    "list first page",
-    "list deep page",
-    "search",
-    "character",
-    "comic",
-    "home",
-    "admin search",
-)
+PAGES = ("list first page", "list deep page", "search", "character", "comic", "home")
+PAGES += ("admin search",)
 SEARCH_PAGES = ("search", "admin search")
 
 PICK = """
@@ -110,14 +88,8 @@ print(json.dumps({
 """
 
 
-def loadavg() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 def manage(env: dict, *args: str) -> str:
-    return subprocess.run(
-        [PYTHON, "manage.py", *args], env=env, cwd=ROOT, check=True, text=True, capture_output=True
-    ).stdout
+    return harness.manage(env, *args, capture_output=True).stdout
 
 
 def seed(env: dict, folder: Path, log: Path, mongod: int | None) -> dict:
@@ -140,7 +112,7 @@ def seed(env: dict, folder: Path, log: Path, mongod: int | None) -> dict:
     wall = time.perf_counter() - started
     if process.returncode:
         raise SystemExit(f"seed_marvel failed ({process.returncode}); see {log}")
-    counters = json.loads(out.strip().splitlines()[-1])
+    counters = harness.last_json(out)
     counters["wall"] = wall
     counters["rss_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
     counters["cpu"] = usage.ru_utime + usage.ru_stime - startup_cpu()
@@ -152,8 +124,7 @@ def seed(env: dict, folder: Path, log: Path, mongod: int | None) -> dict:
 def startup_cpu() -> float:
     """CPU time of seed_marvel's start-up alone (Django, imports; it stops at a missing path),
     taken off the import's: it does not grow with the catalogue."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MONGO")}
-    env |= {"DJANGO_SECRET_KEY": "bench-only-not-secret", "DJANGO_DEBUG": "false"}
+    env = harness.server_env()
     spent = []
     for _ in range(3):
         process = subprocess.Popen(
@@ -176,12 +147,12 @@ def profile_pages(uri: str, name: str, port: int, jobs) -> dict:
     found = {}
     with MongoClient(uri) as client:
         db = client[name]
-        for page, path, *headers in jobs:
+        for page, path, headers in jobs:
             db.command("profile", 0)
             db.drop_collection("system.profile")
             db.command("profile", 2)
             conn = HTTPConnection(HOST, port, timeout=60)
-            conn.request("GET", path, headers={"Host": HOST, **(headers[0] if headers else {})})
+            conn.request("GET", path, headers={"Host": HOST, **(headers or {})})
             status = conn.getresponse()
             status.read()
             conn.close()
@@ -204,7 +175,7 @@ def prepare(
     manage(env, "migrate", "--noinput", "-v0")
     first = seed(env, folder, log, mongod)
     rerun = seed(env, folder, log, mongod)
-    info = json.loads(manage(env, "shell", "-c", PICK).strip().splitlines()[-1])
+    info = harness.last_json(manage(env, "shell", "-c", PICK))
     print(
         f"  {backend} {scale}x: {info['characters']:,} characters, {info['comics']:,} comics, "
         f"{info['links']:,} links; import {first['seconds']:.1f}s (process {first['wall']:.1f}s,"
@@ -214,13 +185,13 @@ def prepare(
     )
     cookie = {"Cookie": f"sessionid={info['session']}"}
     jobs = [
-        ("baseline /healthz", "/healthz"),
-        ("list first page", "/characters/"),
-        ("list deep page", f"/characters/?page={info['deep_page']}"),
-        ("search", "/characters/?q=man"),
-        ("character", info["character"]),
-        ("comic", info["comic"]),
-        ("home", "/"),
+        ("baseline /healthz", "/healthz", None),
+        ("list first page", "/characters/", None),
+        ("list deep page", f"/characters/?page={info['deep_page']}", None),
+        ("search", "/characters/?q=man", None),
+        ("character", info["character"], None),
+        ("comic", info["comic"], None),
+        ("home", "/", None),
         ("admin search", "/admin/characters/character/?q=man", cookie),
     ]
     return {"env": env, "info": info, "first": first, "rerun": rerun, "jobs": jobs}
@@ -234,23 +205,21 @@ def measure_pages(prepared: dict, options, workdir: Path, mongod: int | None) ->
         ports, pids = {}, {}
         for key, entry in prepared.items():
             served = {**entry["env"], "MARVELSITE_PAGE_CACHE_SECONDS": "0"}
-            ports[key] = servers.enter_context(serve(served, workdir))
-            pids[key] = server_pids(ports[key], mongod if key[0] == "mongodb" else None)
+            ports[key] = servers.enter_context(harness.serve(served, workdir))
+            pids[key] = harness.server_pids(ports[key], mongod if key[0] == "mongodb" else None)
+            entry["pages"], entry["examined"] = {}, {}
         before, started = loadavg(), time.perf_counter()
-        rows = {key: [] for key in prepared}
-        cpu = {key: {} for key in prepared}
-        examined = {key: {} for key in prepared}
         for index in range(len(next(iter(prepared.values()))["jobs"])):
             for key, entry in prepared.items():
-                job = entry["jobs"][index]
-                spent = cpu_seconds(pids[key])
-                rows[key] += load(ports[key], [job], options)
-                cpu[key][job[0]] = cpu_seconds(pids[key]) - spent
+                name, path, headers = job = entry["jobs"][index]
+                entry["pages"][name] = harness.measure(
+                    ports[key], path, options, headers=headers, pids=pids[key]
+                )
                 if key[0] == "mongodb" and index:
                     # Right after the page's load, as it was served (the lists' counts are
                     # kept for MARVELSITE_COUNT_CACHE_SECONDS: minutes later, counted again).
                     env = entry["env"]
-                    examined[key].update(
+                    entry["examined"].update(
                         profile_pages(env["MONGODB_URI"], env["MONGODB_NAME"], ports[key], [job])
                     )
         print(
@@ -258,39 +227,17 @@ def measure_pages(prepared: dict, options, workdir: Path, mongod: int | None) ->
             f"before, {loadavg()} after",
             flush=True,
         )
-        for key, entry in prepared.items():
+        for entry in prepared.values():
             entry["load"] = f"{before} -> {loadavg()}"
-            entry["examined"] = examined[key]
-    for key, entry in prepared.items():
-        entry["pages"] = {}
-        for name, _path, result in rows[key]:
-            latencies = sorted(result["latencies"])
-            entry["pages"][name] = {
-                "rps": len(latencies) / result["wall"] if result["wall"] else 0.0,
-                # Server CPU (gunicorn + mongod) per request, warm-up requests included:
-                # unlike throughput, hardly moved by other processes on the machine.
-                "cpu_ms": cpu[key][name] * 1000 / (len(latencies) + options.warmup),
-                "p95": statistics.quantiles(latencies, n=20)[18] * 1000
-                if len(latencies) >= 2
-                else float("nan"),
-                "errors": len(result["errors"]),
-            }
 
 
-def ratio(value: float, base: float) -> str:
-    return f"{value / base:.2f}x" if base else "-"
-
-
-def print_row(by_scale: dict, scales: list[int], label: str, get, fmt, relative=True) -> None:
+def table_row(rows, by_scale: dict, scales: list[int], label: str, get, fmt, relative=True):
     """A figure at each scale, with its ratio to the first scale's when `relative`."""
-    cells = []
-    for s in scales:
-        value = get(by_scale[s])
-        text = fmt(value)
-        if relative and s != scales[0]:
-            text += f" ({ratio(value, get(by_scale[scales[0]]))})"
-        cells.append(f" | {text:>22}")
-    print(f"{label:<38}" + "".join(cells))
+    cells = [fmt(get(by_scale[s])) for s in scales]
+    for index, s in enumerate(scales[1:], 1):
+        if relative:
+            cells[index] += f" ({harness.ratio(get(by_scale[s]), get(by_scale[scales[0]])):.2f}x)"
+    rows.append([label, *cells])
 
 
 def report(results: dict, scales: list[int]) -> list[str]:
@@ -299,11 +246,8 @@ def report(results: dict, scales: list[int]) -> list[str]:
     for backend, by_scale in results.items():
         base = by_scale[scales[0]]
         print(f"\n== {backend}")
-        header = f"{'figure':<38}" + "".join(f" | {f'{s}x':>22}" for s in scales)
-        print(header)
-        print("-" * len(header))
-
-        row = functools.partial(print_row, by_scale, scales)
+        rows = [["figure", *(f"{s}x" for s in scales)]]
+        row = functools.partial(table_row, rows, by_scale, scales)
         count = lambda key: lambda r: r["info"][key]  # noqa: E731
         row("characters", count("characters"), "{:,}".format)
         row("comics", count("comics"), "{:,}".format)
@@ -362,10 +306,8 @@ def report(results: dict, scales: list[int]) -> list[str]:
                     lambda v: f"{v[0]:,} / {v[1]:,}",
                     relative=False,
                 )
-        print(
-            f"{'load average (1/5/15 min)':<38}"
-            + "".join(f" | {by_scale[s]['load']:>22}" for s in scales)
-        )
+        rows.append(["load average (1/5/15 min)", *(by_scale[s]["load"] for s in scales)])
+        harness.print_table(rows)
 
         # Targets, at the largest scale measured against 1x.
         top = by_scale[scales[-1]]
@@ -394,30 +336,25 @@ def report(results: dict, scales: list[int]) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,mongodb (default)")
+    harness.add_backends(parser)
     parser.add_argument(
         "--max-scale", type=int, choices=SCALES, default=10, help="1, 10 (default) or 100"
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="catalogue seed (13)")
-    parser.add_argument("--concurrency", type=int, default=8, help="client threads (default 8)")
-    parser.add_argument("--requests", type=int, default=400, help="requests per URL (400)")
-    parser.add_argument("--max-seconds", type=float, default=6.0, help="time per URL (6)")
-    parser.add_argument("--warmup", type=int, default=5, help="unmeasured requests per URL (5)")
+    harness.add_load(parser, requests=400, max_seconds=6.0, warmup=5)
     parser.add_argument(
         "--mongo-cache-gb", type=float, default=1.0, help="mongod's WiredTiger cache (1 GB)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     options = parser.parse_args()
-    backends = [name.strip() for name in options.backends.split(",") if name.strip()]
-    if unknown := set(backends) - set(BACKENDS):
-        parser.error(f"unknown backend(s) {sorted(unknown)}; choose from {', '.join(BACKENDS)}")
+    backends = options.backends
     scales = [s for s in SCALES if s <= options.max_scale]
 
     run_started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    env = server_env()
+    env = harness.server_env(MARVELSITE_OTP_REQUIRED="off")
     print(
-        f"bench_scale: scales {', '.join(f'{s}x' for s in scales)}, seed {options.seed}, "
+        f"bench.scale: scales {', '.join(f'{s}x' for s in scales)}, seed {options.seed}, "
         f"backends {', '.join(backends)}; {os.cpu_count()} CPUs shared by all; load average "
         f"{loadavg()}; pages: gunicorn as in the container, page cache off, counts kept, "
         f"{options.concurrency} clients, {options.requests} requests or {options.max_seconds:g}s"
@@ -427,14 +364,16 @@ def main() -> int:
     results: dict = {backend: {} for backend in backends}
     try:
         with contextlib.ExitStack() as stack:
-            uri = mongod = None
-            if "mongodb" in backends:
-                replica_set = start_mongodb()
-                replica_set.cache_gb = options.mongo_cache_gb
-                stack.enter_context(replica_set)
-                uri = replica_set.uri
+            envs, replica_set = harness.databases(
+                stack, backends, env, workdir, "bench_scale", cache_gb=options.mongo_cache_gb
+            )
+            mongod = None
+            if replica_set:
                 mongod = replica_set.processes[0].pid
-                print(f"MongoDB: 1-member replica set at {uri}, cache {options.mongo_cache_gb} GB")
+                print(
+                    f"MongoDB: 1-member replica set at {replica_set.uri}, "
+                    f"cache {options.mongo_cache_gb} GB"
+                )
             manage(env | {"MARVELSITE_DATA_DIR": str(workdir)}, "collectstatic", "--noinput")
             prepared = {}
             for scale in scales:
@@ -451,9 +390,9 @@ def main() -> int:
                 for backend in backends:
                     data_dir = workdir / f"{backend}-{scale}"
                     data_dir.mkdir()
-                    backend_env = {**env, "MARVELSITE_DATA_DIR": str(data_dir)}
+                    backend_env = {**envs[backend], "MARVELSITE_DATA_DIR": str(data_dir)}
                     if backend == "mongodb":
-                        backend_env.update(MONGODB_URI=uri, MONGODB_NAME=f"bench_scale_{scale}")
+                        backend_env["MONGODB_NAME"] = f"bench_scale_{scale}"
                     prepared[backend, scale] = prepare(
                         backend, scale, folder, backend_env, workdir, mongod
                     )

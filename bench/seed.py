@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark seed_marvel's import on SQLite and on a real MongoDB, side by side. Prints figures.
 
 For each backend (``--backends sqlite,mongodb``, default both), in a fresh worker process with
@@ -22,19 +21,20 @@ query log formats every operation): Django's ``connection.execute_wrapper`` on S
 writes, and "other": BEGIN/SAVEPOINT), a counting wrapper around each collection handed out by
 django-mongodb-backend on MongoDB (aggregate/find are reads). On MongoDB the server's own
 ``opcounters`` (serverStatus insert/update/delete, taken just before and after each run) say
-what was written, whoever wrote it: the re-run's writes are verified there too. The import
-lock's own writes (its row taken and released by every run that writes) are counted apart:
-on the client by table, on the server by the ``top`` command's per-collection counts.
+what was written, whoever wrote it: the re-run's writes are verified there too. The import's
+bookkeeping (the lock's row taken and released, the run's history record: written by every
+run that writes) is counted apart: on the client by table, on the server by the ``top``
+command's per-collection counts.
 
 MongoDB is a 1-member replica set (mongod 6.0.5 from scripts/local_mongo.py) on loopback,
 started for the run and stopped (by pid, data deleted) at the end; or the one MONGODB_URI
 names, if set (the benchmark then uses, and drops, databases named bench_seed*).
 
-Targets (issues 3 and 4): first import >= 0.5x the baseline's throughput; no-change re-run
+Targets: first import >= 0.5x the baseline's throughput; no-change re-run
 <= 0.25x the first import's time with zero writes (on MongoDB: also zero in opcounters); peak
 RSS <= 200 MB; round trips O(pages).
 
-    .venv/bin/python bench/bench_seed.py [--backends sqlite,mongodb] [--repeat 3] [--page-size 100]
+    .venv/bin/python -m bench.seed [--backends sqlite,mongodb] [--repeat 3] [--page-size 100]
 """
 
 from __future__ import annotations
@@ -49,36 +49,25 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ("sqlite", "mongodb")
+from bench import harness
+from bench.harness import BACKENDS, ROOT, verdict
+from scripts.local_mongo import ReplicaSet
+
 MONGODB_NAME = "bench_seed"
 BASELINE_DB = "bench_seed_raw"
 OPCOUNTERS = ("insert", "update", "delete")
-# The import lock's row (taken, beaten, released by every run that writes): its writes are
-# counted apart from the catalogue's, on the client and on the server (the `top` command).
-LOCK_TABLE = "characters_importlock"
+# The import's bookkeeping: the lock's row (taken, beaten, released) and the run's history
+# record, written by every run that writes; counted apart from the catalogue's writes, on the
+# client and on the server (the `top` command), under "lock".
+LOCK_TABLES = ("characters_importlock", "characters_importrun")
 LOCK_OPERATIONS = ("insert", "update", "remove")  # `top`'s names
-MONGO_OPERATIONS = {
-    "aggregate",
-    "find",
-    "find_one",
-    "count_documents",
-    "insert_one",
-    "insert_many",
-    "update_one",
-    "update_many",
-    "replace_one",
-    "delete_one",
-    "delete_many",
-    "bulk_write",
-}
+MONGO_READS = {"aggregate", "find", "find_one", "count_documents"}
 MONGO_WRITES = {
-    op
-    for op in MONGO_OPERATIONS
-    if op.startswith(("insert", "update", "replace", "delete", "bulk"))
+    f"{verb}_{many}" for verb in ("insert", "update", "delete") for many in ("one", "many")
 }
+MONGO_WRITES |= {"replace_one", "bulk_write"}
+MONGO_OPERATIONS = MONGO_READS | MONGO_WRITES
 
 
 # --- worker (one backend, its own process) --------------------------------------------------
@@ -86,7 +75,6 @@ MONGO_WRITES = {
 
 def _setup(backend: str, data_dir: str) -> Counter:
     """Configure Django for ``backend``; returns the live round-trip counter."""
-    sys.path.insert(0, str(ROOT))
     # As the seed Job runs: DEBUG off (no query log), so a throw-away secret key.
     os.environ["DJANGO_DEBUG"] = "false"
     os.environ["DJANGO_SECRET_KEY"] = "bench-only-not-secret"  # noqa: S105 - throw-away
@@ -116,7 +104,7 @@ def _setup(backend: str, data_dir: str) -> Counter:
 
                 def counted(*args, **kwargs):
                     kind = "write" if name in MONGO_WRITES else "read"
-                    counter["lock" if kind == "write" and self._table == LOCK_TABLE else kind] += 1
+                    counter["lock" if kind == "write" and self._table in LOCK_TABLES else kind] += 1
                     return attribute(*args, **kwargs)
 
                 return counted
@@ -140,7 +128,9 @@ def _setup(backend: str, data_dir: str) -> Counter:
             word = sql.lstrip().split(None, 1)[0].upper()
             kind = {"INSERT": "write", "UPDATE": "write", "DELETE": "write", "SELECT": "read"}
             found = kind.get(word, "other")  # other: BEGIN, SAVEPOINT, ...
-            counter["lock" if found == "write" and LOCK_TABLE in sql else found] += 1
+            counter[
+                "lock" if found == "write" and any(t in sql for t in LOCK_TABLES) else found
+            ] += 1
             return execute(sql, params, many, context)
 
         connection.execute_wrappers.append(count)
@@ -210,7 +200,7 @@ class RawMongo:
         self.client.close()
 
     def opcounters(self) -> dict:
-        """The server's write counters, and the import lock's share of them ("lock")."""
+        """The server's write counters, and the import's bookkeeping share of them ("lock")."""
         from pymongo.errors import OperationFailure
 
         counters = self.client.admin.command("serverStatus")["opcounters"]
@@ -219,8 +209,11 @@ class RawMongo:
             totals = self.client.admin.command("top")["totals"]
         except OperationFailure:  # not allowed on some hosted servers: all writes count
             totals = {}
-        lock = totals.get(f"{self.django_db.name}.{LOCK_TABLE}", {})
-        found["lock"] = sum(lock.get(op, {}).get("count", 0) for op in LOCK_OPERATIONS)
+        found["lock"] = sum(
+            totals.get(f"{self.django_db.name}.{table}", {}).get(op, {}).get("count", 0)
+            for table in LOCK_TABLES
+            for op in LOCK_OPERATIONS
+        )
         return found
 
     def version(self) -> str:
@@ -362,7 +355,7 @@ def _figures(f: dict) -> list[tuple[str, object]]:
         if run["server"] is None:
             return "n/a"
         counts = "/".join(str(run["server"][name]) for name in OPCOUNTERS)
-        return f"{counts} ({run['server']['lock']} the lock's)"
+        return f"{counts} ({run['server']['lock']} bookkeeping)"
 
     rows: list[tuple[str, object]] = []
     for label, run in (
@@ -379,7 +372,7 @@ def _figures(f: dict) -> list[tuple[str, object]]:
         rows += [
             (
                 f"{label}: reads/writes/other trips",
-                f"{run['reads']}/{run['writes']}/{run['other']} +{run['lock']} lock",
+                f"{run['reads']}/{run['writes']}/{run['other']} +{run['lock']} bookkeeping",
             ),
             (f"{label}: trips per page", _trips(run) / pages),
             (f"{label}: server insert/update/delete", server(run)),
@@ -399,15 +392,15 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def report(results: dict[str, dict]) -> list[str]:
+def report(results: dict[str, dict]) -> None:
     backends = list(results)
     some = next(iter(results.values()))
-    lines = [
+    print(
         f"== seed_marvel import: {some['records']} characters, {some['pages']} pages of "
         f"{some['page_size']} (best of the repeats) =="
-    ]
+    )
     if "mongodb" in results:
-        lines.append(
+        print(
             f"baselines: sqlite = plain bulk_create; mongodb = raw pymongo insert_many of the "
             f"ORM's documents (same field names and types as the ORM's: "
             f"{results['mongodb']['shapes_match']}); mongod {results['mongodb']['server_version']}"
@@ -415,18 +408,13 @@ def report(results: dict[str, dict]) -> list[str]:
         )
     ratio = backends == ["sqlite", "mongodb"]
     table = {name: _figures(figures) for name, figures in results.items()}
-    width = 2 + max(10, *(len(_cell(value)) for rows in table.values() for _, value in rows))
-    header = f"{'figure':<44}" + "".join(f"{name:>{width}}" for name in backends)
-    header += f"{'mongodb / sqlite':>18}" if ratio else ""
-    lines += [header, "-" * len(header)]
+    rows = [["figure", *backends, *(["mongodb / sqlite"] if ratio else [])]]
     for index, (label, _) in enumerate(table[backends[0]]):
         values = [table[name][index][1] for name in backends]
-        line = f"{label:<44}" + "".join(f"{_cell(value):>{width}}" for value in values)
-        if ratio:
-            numeric = all(isinstance(v, int | float) for v in values) and values[0]
-            line += f"{values[1] / values[0]:>18.2f}" if numeric else f"{'':>18}"
-        lines.append(line)
-    lines.append("targets:")
+        numeric = ratio and all(isinstance(v, int | float) for v in values) and values[0]
+        rows.append([label, *map(_cell, values), f"{values[1] / values[0]:.2f}" if numeric else ""])
+    harness.print_table(rows)
+    print("targets:")
     for name, f in results.items():
         base, first, rerun = f["baseline"], f["first"], f["rerun"]
         first_ratio = base["seconds"] / first["seconds"]
@@ -434,24 +422,24 @@ def report(results: dict[str, dict]) -> list[str]:
         changed = _rows_changed(rerun["result"])
         zero = f["rerun_client_writes"] == 0 == changed == f["rerun_server_writes"]
         server = (
-            f", server opcounters +{f['rerun_server_writes']} writes besides the import lock's"
+            f", server opcounters +{f['rerun_server_writes']} writes besides the bookkeeping"
             if name == "mongodb"
             else ""
         )
         kinds = ("reads", "writes", "other", "lock")
-        lines += [
+        print(
             f"  {name}: first import >= 0.5x baseline throughput: {first_ratio:.2f}x "
-            f"-> {'met' if first_ratio >= 0.5 else 'MISSED'}",
+            f"-> {verdict(first_ratio >= 0.5)}",
             f"  {name}: re-run <= 0.25x first import time, zero writes: {rerun_ratio:.2f}x, "
-            f"{f['rerun_client_writes']} write round trips besides the import lock's, "
+            f"{f['rerun_client_writes']} write round trips besides the bookkeeping, "
             f"{changed} rows changed{server} "
-            f"-> {'met' if rerun_ratio <= 0.25 and zero else 'MISSED'}",
+            f"-> {verdict(rerun_ratio <= 0.25 and zero)}",
             f"  {name}: peak RSS <= 200 MB: {f['peak_rss_mb']:.0f} MB "
-            f"-> {'met' if f['peak_rss_mb'] <= 200 else 'MISSED'}",
+            f"-> {verdict(f['peak_rss_mb'] <= 200)}",
             f"  {name}: round trips O(pages): {sum(first[k] for k in kinds) / f['pages']:.1f} "
             f"per page (first), {sum(rerun[k] for k in kinds) / f['pages']:.1f} per page (re-run)",
-        ]
-    return lines
+            sep="\n",
+        )
 
 
 @contextlib.contextmanager
@@ -460,18 +448,13 @@ def mongodb_uri(needed: bool):
     if not needed or os.environ.get("MONGODB_URI"):
         yield os.environ.get("MONGODB_URI")
         return
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from local_mongo import ReplicaSet
-
     with ReplicaSet(members=1) as replica_set:
         yield replica_set.uri
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,mongodb (default)"
-    )
+    harness.add_backends(parser)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each kind; best kept")
     parser.add_argument("--page-size", type=int, default=100, help="records per page")
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
@@ -479,10 +462,8 @@ def main() -> int:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeat, args.page_size)))
         return 0
-    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
-    if unknown := set(backends) - set(BACKENDS):
-        parser.error(f"unknown backend(s) {sorted(unknown)}; choose from {', '.join(BACKENDS)}")
-    print(f"bench_seed: python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    backends = args.backends
+    print(f"bench.seed: python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     results = {}
     with mongodb_uri("mongodb" in backends) as uri:
         for backend in backends:
@@ -491,8 +472,9 @@ def main() -> int:
                 env.update(MONGODB_URI=uri, MONGODB_NAME=MONGODB_NAME)
             done = subprocess.run(
                 [
-                    sys.executable,
-                    __file__,
+                    harness.PYTHON,
+                    "-m",
+                    "bench.seed",
                     "--worker",
                     backend,
                     "--repeat",
@@ -509,8 +491,8 @@ def main() -> int:
             if done.returncode != 0:
                 print(f"== {backend}: worker failed ==\n{done.stderr[-3000:]}")
                 return 1
-            results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
-    print("\n".join(report(results)))
+            results[backend] = harness.last_json(done.stdout)
+    report(results)
     return 0
 
 
