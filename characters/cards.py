@@ -1,7 +1,13 @@
 """What a character card shows, for a page of characters: computed once, with the comics of all
-of them read in one go (Comic.objects.titles_by_character)."""
+of them read in one go (Comic.objects.titles_by_character). Cards already rendered for the
+catalogue version (includes/card_grid.html keeps them) come back as their HTML, and only the
+others' comics are read."""
 
 from dataclasses import dataclass
+
+from django.core.cache import caches
+from django.core.cache.utils import make_template_fragment_key
+from django.utils.safestring import SafeString, mark_safe
 
 from characters.models import Character, Comic, ComicTitle
 
@@ -16,15 +22,34 @@ class Card:
     image_url: str
     comics: list[ComicTitle]
     more_comics: int  # listed or counted by Marvel beyond the titles shown
+    html: SafeString | None = None  # the card as rendered for this catalogue version
 
 
-def cards(characters) -> list[Card]:
+def card_key(character_id: int, version: str) -> str:
+    """The key card_grid.html's {% cache %} keeps a card under."""
+    return make_template_fragment_key("card", [character_id, version])
+
+
+def rendered_cards(character_ids, version: str) -> dict[int, SafeString]:
+    keys = {character_id: card_key(character_id, version) for character_id in character_ids}
+    kept = caches["template_fragments"].get_many(keys.values())
+    # Our own template's output, as the {% cache %} tag would insert it.
+    return {cid: mark_safe(kept[key]) for cid, key in keys.items() if key in kept}  # noqa: S308
+
+
+def cards(characters, version: str | None = None) -> list[Card]:
+    """The cards of `characters`; with `version`, those rendered for it come back as HTML."""
     characters = list(characters)
     if not characters:
         return []
-    comics = Comic.objects.titles_by_character(c.id for c in characters)
+    rendered = rendered_cards((c.id for c in characters), version) if version else {}
+    unrendered = [c.id for c in characters if c.id not in rendered]
+    comics = Comic.objects.titles_by_character(unrendered) if unrendered else {}
     found = []
     for character in characters:
+        if character.id in rendered:
+            found.append(Card(character, "", "", [], 0, html=rendered[character.id]))
+            continue
         linked = comics.get(character.id, [])
         shown = linked[:CARD_COMICS]
         found.append(

@@ -38,6 +38,12 @@ class CardsMixin:
     """What the card partial needs besides the card, computed once per page; on the cached
     pages also the version and time each rendered card is kept for (includes/card_grid.html)."""
 
+    def card_version(self) -> str | None:
+        """The version cards are kept for, if this page keeps them (includes/card_grid.html)."""
+        if isinstance(self, CachedPageMixin) and count_seconds():
+            return self.catalogue_version()
+        return None
+
     def get_context_data(self, **kwargs):
         if isinstance(self, CachedPageMixin):  # the version read only if a card grid asks
             kwargs |= {"catalogue_version": self.catalogue_version, "card_seconds": count_seconds()}
@@ -128,7 +134,7 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
     def paginate_queryset(self, queryset, page_size):
         paginator = self.get_paginator(queryset, page_size, count=queryset.count())
         page = paginator.get_page(self.filters.page_number)
-        page.object_list = cards(page.object_list)
+        page.object_list = cards(page.object_list, self.card_version())
         return paginator, page, page.object_list, page.has_other_pages()
 
     def list_url(self, page: int) -> str:
@@ -189,7 +195,7 @@ class ComicDetailView(CachedPageMixin, CardsMixin, DetailView):
     def get_context_data(self, **kwargs):
         issues = self.object.same_series(SERIES_ISSUES_SHOWN + 1)  # one more: "and more"
         return super().get_context_data(
-            cards=cards(self.object.cast()),
+            cards=cards(self.object.cast(), self.card_version()),
             series_issues=issues[:SERIES_ISSUES_SHOWN],
             more_issues=len(issues) > SERIES_ISSUES_SHOWN,
             **kwargs,

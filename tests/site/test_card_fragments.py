@@ -4,6 +4,8 @@ process (includes/card_grid.html), for MARVELSITE_COUNT_CACHE_SECONDS, like the 
 import pytest
 from django.core.cache import cache, caches
 from django.core.cache.utils import make_template_fragment_key
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from characters.models import Character
 from characters.page_cache import read_catalogue_version
@@ -46,3 +48,20 @@ def test_without_keeping_every_card_is_rendered(client, settings):
     assert ">Thor</a>" in client.get("/characters/").content.decode()
     Character.objects.filter(pk=7).update(name="Unversioned")
     assert ">Unversioned</a>" in client.get("/characters/").content.decode()
+
+
+def test_a_kept_card_reads_no_comics(client):
+    for n in range(1, 4):
+        make_character(n, f"Hero {n}", comics=[(100 + n, f"Comic {n}")])
+    first = client.get("/characters/").content.decode()
+    with CaptureQueriesContext(connection) as logged:
+        second = client.get("/characters/").content.decode()
+    assert second == first
+    assert not [q["sql"] for q in logged if "character_comics" in q["sql"]]  # links not read
+    # A new version: every card is rendered again, all their comics read in one go.
+    make_character(4, "Hero 4", comics=[(104, "Comic 4")])
+    with CaptureQueriesContext(connection) as logged:
+        third = client.get("/characters/").content.decode()
+    assert "Comic 4" in third
+    assert "Comic 1" in third
+    assert len([q["sql"] for q in logged if "character_comics" in q["sql"]]) == 1
