@@ -1,7 +1,7 @@
 """What the catalogue's models are made of: Marvel's ids or local ones, versioned writes,
 fields derived from others, and querysets read in index order (through the store)."""
 
-from django.db import IntegrityError, models, router, transaction
+from django.db import IntegrityError, models, router
 
 from characters import store
 
@@ -54,7 +54,8 @@ class LocalIdModel(models.Model):
         # the second overwriting the first. The loser of the race takes the next id.
         using = kwargs.pop("using", None) or router.db_for_write(type(self), instance=self)
         kwargs.pop("force_insert", None)
-        if store.for_alias(using).aborts_on_refusal():
+        db = store.for_alias(using)
+        if db.aborts_on_refusal():
             # Inside a MongoDB transaction (an admin save) a refused insert aborts the whole
             # transaction: no next try in it. The admin runs the save again from its reads.
             self.id = type(self).next_local_id(using)
@@ -66,9 +67,8 @@ class LocalIdModel(models.Model):
         for _ in range(LOCAL_ID_ATTEMPTS):
             self.id = type(self).next_local_id(using)
             try:
-                # A savepoint on SQLite (the admin's own transaction survives a lost race);
-                # on MongoDB an insert of one document is atomic by itself.
-                with transaction.atomic(using=using):
+                # The admin's own transaction survives a lost race.
+                with db.savepoint():
                     return super().save(*args, using=using, force_insert=True, **kwargs)
             except IntegrityError:
                 if not type(self)._default_manager.using(using).filter(id=self.id).exists():

@@ -53,6 +53,11 @@ class Store:
         """A context manager: all-or-nothing writes where has_transactions()."""
         raise NotImplementedError
 
+    def savepoint(self):
+        """A context manager: a refused write inside it leaves an enclosing transaction usable
+        (SQLite's savepoint; on MongoDB nothing: one document's insert is atomic by itself)."""
+        raise NotImplementedError
+
     def in_transaction(self) -> bool:
         """Whether reads now see a transaction's own view of the data."""
         raise NotImplementedError

@@ -129,6 +129,9 @@ class MongoStore(Store):
             return _atomic(self.connection, self.alias)
         return contextlib.nullcontext()
 
+    def savepoint(self):
+        return contextlib.nullcontext()
+
     def in_transaction(self):
         return self.connection.session is not None
 

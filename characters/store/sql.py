@@ -73,6 +73,9 @@ class SQLStore(Store):
     def atomic(self):
         return transaction.atomic(using=self.alias)
 
+    def savepoint(self):
+        return transaction.atomic(using=self.alias)
+
     def in_transaction(self):
         return self.connection.in_atomic_block
 
