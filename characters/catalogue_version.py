@@ -118,7 +118,7 @@ class Watcher(threading.Thread):
         ]  # fmt: skip
 
     def run(self) -> None:
-        db = store.for_alias(self.alias)  # this thread's wrapper over the process's client
+        db = store.for_alias(self.alias)  # on this thread's wrapper over the process's client
         try:
             while not self.stopping.is_set():
                 try:

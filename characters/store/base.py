@@ -27,8 +27,9 @@ class Store:
         raise NotImplementedError
 
     def version_token(self, model) -> str:
-        """The `token` of `model`'s row 1 ("" without one): one indexed read, logged and
-        counted as the ORM's queries are (CatalogueVersion)."""
+        """The `token` of `model`'s row 1 ("" without one; CatalogueVersion): one indexed read,
+        written out, as the ORM's query building costs more than the query; logged and
+        counted as the ORM's queries are."""
         raise NotImplementedError
 
     def changes_seen(self):
