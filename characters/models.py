@@ -90,9 +90,8 @@ class Comic(DerivedFieldsModel, LocalIdModel):
     resource_uri = models.URLField("resource URI", max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # What the title holds ("Avengers (1963) #1"), made from it (characters/search.py).
-    # None, not "", when unknown: the backend (store.UPSTREAM) adds a field's default with a
-    # pipeline $set, which refuses "".
+    # What the title holds ("Avengers (1963) #1"), made from it (characters/search.py); None
+    # when unknown.
     series = models.CharField(max_length=500, null=True, blank=True, editable=False)  # noqa: DJ001
     series_year = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     issue_number = models.CharField(  # noqa: DJ001
@@ -304,8 +303,7 @@ class Character(DerivedFieldsModel, LocalIdModel):
     comics = models.ManyToManyField(Comic, related_name="characters", blank=True)
     # A digest of the Marvel record this character was last imported from (its fields, comic
     # ids and titles: importer.record_digest): an import skips a character whose record has
-    # the same digest and nothing edited here. None: not imported since the field came (None,
-    # not "": the backend (store.UPSTREAM) adds a field's default with a pipeline $set).
+    # the same digest and nothing edited here. None: not imported since the field came.
     marvel_digest = models.CharField(  # noqa: DJ001
         max_length=32, null=True, blank=True, editable=False
     )
