@@ -35,10 +35,10 @@ from characters.models import (
     Comic,
     DeletedCharacter,
     ImportRun,
-    IndexedPaginator,
     RowChanged,
 )
 from characters.page_cache import kept_count
+from characters.paging import IndexedPaginator
 from characters.views import PLACEHOLDER_IMAGE
 from marvelsite.db_errors import is_transient
 from marvelsite.transactions import atomic

@@ -24,14 +24,13 @@ import os
 import threading
 import time
 
-from bson import Timestamp
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
-from django_mongodb_backend.query import wrap_database_errors
-from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
-from pymongo.read_concern import ReadConcern
 
-from characters.models import CatalogueVersion, mongo_rows
+from characters import store
+from characters.models import CatalogueVersion
+from characters.store.errors import InvalidOperation, OperationFailure, PyMongoError
+from characters.store.mongo import ClusterTime
 from marvelsite.routing import READS
 
 logger = logging.getLogger(__name__)
@@ -42,39 +41,8 @@ REREAD_SECONDS = 0.5  # without a live watcher, requests re-read the document th
 RETRY_SECONDS = 1.0  # between attempts to reopen a failed stream
 
 
-def _names():
-    meta = CatalogueVersion._meta
-    return meta.db_table, meta.pk.column, meta.get_field("token").column
-
-
-def read_document(connection) -> str:
-    """The version token ("" before the first write), read from the database: one indexed
-    read, written out rather than through the ORM (whose query building costs more than the
-    query), logged and counted as the ORM's queries are."""
-    table, pk, token = _names()
-    if connection.vendor == "mongodb":
-        pipeline = [{"$match": {pk: 1}}, {"$limit": 1}, {"$project": {"_id": 0, token: 1}}]
-        rows = mongo_rows(connection, CatalogueVersion, pipeline)
-        return rows[0].get(token, "") if rows else ""
-    quote = connection.ops.quote_name
-    sql = f"SELECT {quote(token)} FROM {quote(table)} WHERE {quote(pk)} = %s"  # noqa: S608 - the model's own names
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [1])
-        row = cursor.fetchone()
-    return row[0] if row else ""
-
-
-@wrap_database_errors  # a failed read raises as the backend's queries do (the breaker sees it)
-def read_majority(connection) -> tuple[str, Timestamp | None]:
-    """(token, the cluster time it is as of), read with majority read concern in a session of
-    its own (the backend's client), logged and counted as the ORM's queries are."""
-    table, pk, token = _names()
-    collection = connection.get_collection(table, read_concern=ReadConcern("majority"))
-    pipeline = [{"$match": {pk: 1}}, {"$limit": 1}, {"$project": {"_id": 0, token: 1}}]
-    with connection.connection.start_session(causal_consistency=True) as session:
-        rows = list(collection.aggregate(pipeline, session=session))
-        as_of = session.operation_time
-    return (rows[0].get(token, "") if rows else ""), as_of
+def _token_column() -> str:
+    return CatalogueVersion._meta.get_field("token").column
 
 
 class KeptVersion:
@@ -84,16 +52,16 @@ class KeptVersion:
     def __init__(self):
         self.lock = threading.Lock()
         self.token: str | None = None
-        self.as_of: Timestamp | None = None
+        self.as_of: ClusterTime | None = None
         self.trusted_until = 0.0
         self.generation = 0  # changes with every forget(), so a read begun before one is dropped
-        self.floor: Timestamp | None = None  # a read older than this misses an event
+        self.floor: ClusterTime | None = None  # a read older than this misses an event
 
     def trusted(self) -> str | None:
         token = self.token
         return token if token is not None and time.monotonic() < self.trusted_until else None
 
-    def store(self, token: str, as_of: Timestamp | None, seconds: float, generation: int):
+    def store(self, token: str, as_of: ClusterTime | None, seconds: float, generation: int):
         """A value read from the document, unless forget() came since the read began."""
         with self.lock:
             if generation != self.generation:
@@ -106,7 +74,7 @@ class KeptVersion:
             self.token, self.as_of = token, as_of
             self.trusted_until = max(self.trusted_until, time.monotonic() + seconds)
 
-    def follow(self, token: str, at: Timestamp | None, seconds: float) -> None:
+    def follow(self, token: str, at: ClusterTime | None, seconds: float) -> None:
         """A change event. With nothing held, a read under way may predate it: only a read
         as of its time or later is kept. Dropped when what is held includes it."""
         with self.lock:
@@ -142,7 +110,7 @@ class Watcher(threading.Thread):
         self.quiet_since = 0.0  # when the latest getMore that brought nothing was sent
 
     def pipeline(self) -> list[dict]:
-        table, _, token = _names()
+        table, token = CatalogueVersion._meta.db_table, _token_column()
         return [
             {"$match": {"ns.coll": table}},
             {"$project": {"ns": 1, "clusterTime": 1, "operationType": 1, f"fullDocument.{token}": 1,
@@ -150,11 +118,11 @@ class Watcher(threading.Thread):
         ]  # fmt: skip
 
     def run(self) -> None:
-        connection = connections[self.alias]  # this thread's wrapper over the process's client
+        db = store.for_alias(self.alias)  # on this thread's wrapper over the process's client
         try:
             while not self.stopping.is_set():
                 try:
-                    self.follow(connection)
+                    self.follow(db)
                 except InvalidOperation:  # the client was closed: the process is ending
                     return
                 except PyMongoError as error:
@@ -171,16 +139,15 @@ class Watcher(threading.Thread):
         finally:
             self.kept.forget()
 
-    def follow(self, connection) -> None:
-        database = connection.database
-        _, _, token_field = _names()
-        with database.watch(
+    def follow(self, db) -> None:
+        token_field = _token_column()
+        with db.watch(
             self.pipeline(), start_after=self.resume_token, max_await_time_ms=WAIT_MS
         ) as stream:
             self.streams += 1
             generation = self.kept.generation
             # Read after the stream opened: nothing written in between is missed.
-            token, as_of = read_majority(connection)
+            token, as_of = db.version_token_as_of(CatalogueVersion)
             self.kept.store(token, as_of, LEASE_SECONDS, generation)
             while stream.alive and not self.stopping.is_set():
                 asked = time.monotonic()
@@ -231,10 +198,9 @@ def start(alias: str | None = None) -> Watcher | None:
     if _watcher is not None and _watcher_pid == os.getpid() and _watcher.is_alive():
         return _watcher
     alias = alias or watch_alias()
-    connection = connections[alias]
     try:
-        if connection.vendor != "mongodb" or not connection.features._supports_transactions:
-            return None  # SQLite, or a standalone mongod (no change streams)
+        if not store.for_alias(alias).has_change_streams():
+            return None  # SQLite, or a standalone mongod
     except (DatabaseError, PyMongoError):
         return None  # the server cannot be asked now: the next read tries again
     with _start_lock:
@@ -275,38 +241,30 @@ def forget(**kwargs) -> None:
 
 def current() -> str:
     """The catalogue version, on the alias the router picks for reads (as the ORM would)."""
-    connection = connections[router.db_for_read(CatalogueVersion)]
-    if connection.vendor == "mongodb":
-        return _current_mongodb(connection)
-    return _current_sqlite(connection)
+    db = store.for_alias(router.db_for_read(CatalogueVersion))
+    if db.in_transaction():  # as the transaction sees it
+        return db.version_token(CatalogueVersion)
+    seen = db.changes_seen()
+    if seen is None:
+        return _current_watched(db)
+    connection = connections[db.alias]
+    kept = getattr(connection, "catalogue_version_kept", None)
+    if kept is not None and kept[0] == seen:
+        return kept[1]
+    token = db.version_token(CatalogueVersion)
+    connection.catalogue_version_kept = (seen, token)
+    return token
 
 
-def _current_mongodb(connection) -> str:
-    if connection.session is not None:  # inside a transaction: as it sees it
-        return read_document(connection)
+def _current_watched(db) -> str:
     if (token := _kept.trusted()) is not None:
         return token
     if start() is None:  # a standalone mongod (no change streams), or the server is down
-        return read_document(connection)
+        return db.version_token(CatalogueVersion)
     with _kept.lock:
         generation = _kept.generation
     if (token := _kept.trusted()) is not None:
         return token
-    token, as_of = read_majority(connection)
+    token, as_of = db.version_token_as_of(CatalogueVersion)
     _kept.store(token, as_of, REREAD_SECONDS, generation)
-    return token
-
-
-def _current_sqlite(connection) -> str:
-    if connection.in_atomic_block:
-        return read_document(connection)
-    connection.ensure_connection()
-    raw = connection.connection
-    (data_version,) = raw.execute("PRAGMA data_version").fetchone()
-    seen = (raw, data_version, raw.total_changes)
-    kept = getattr(connection, "catalogue_version_kept", None)
-    if kept is not None and kept[0] == seen:
-        return kept[1]
-    token = read_document(connection)
-    connection.catalogue_version_kept = (seen, token)
     return token

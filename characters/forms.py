@@ -5,7 +5,8 @@ from urllib.parse import urlencode
 
 from django import forms
 
-from characters.models import CHARACTER_ORDERINGS, Character, Tiers
+from characters.models import CHARACTER_ORDERINGS, Character
+from characters.paging import Tiers
 
 DEFAULT_SORT = "name"
 SORT_LABELS = {

@@ -14,31 +14,23 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from django.core.exceptions import EmptyResultSet
-from django.core.paginator import Page, Paginator
-from django.db import IntegrityError, connections, models, router, transaction
+from django.db import models, router
 from django.db.models import Q
 from django.dispatch import Signal
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.text import slugify
-from django_mongodb_backend.query import wrap_database_errors
-from django_mongodb_backend.queryset import RawQuerySet
 
-from characters import search
+from characters import search, store
+from characters.model_bases import LOCAL_ID_START as LOCAL_ID_START
+from characters.model_bases import DerivedFieldsModel, IndexedQuerySet, LocalIdModel
+from characters.model_bases import RowChanged as RowChanged
+from characters.paging import Tiers
 from characters.search_index import SearchTokensField, TokenOrdered
 from marvelsite.hygiene import is_web_url
-from marvelsite.transactions import in_mongodb_transaction
 
-# Ids from here up are made by this site (the admin); Marvel's ids are far below.
-LOCAL_ID_START = 1_000_000_000
-# Concurrent adds that lose the race for an id try the next one, this many times in all.
-LOCAL_ID_ATTEMPTS = 20
 IMAGE_NOT_AVAILABLE = "image_not_available"
 IMAGE_EXTENSION = re.compile(r"[A-Za-z0-9]{1,8}")  # jpg, png, gif: no path or query
 SAMPLE_WINDOW_FACTOR = 4
-# Pages a list serves (IndexedPaginator): 2,400 characters at 24 a page, 5,000 in the admin.
-MAX_PAGES = 100
 CHARACTER_ORDERINGS = {
     "name": ("sort_name", "id"),
     "-name": ("-sort_name", "-id"),
@@ -56,341 +48,6 @@ SERIES_ISSUES_SHOWN = 24
 
 def new_random_key() -> float:
     return random.random()  # sampling, not security
-
-
-def lookup_index(table: str) -> models.Index:
-    """A plain index on the primary key, for MongoDB's planner.
-
-    django-mongodb-backend 5.2.4 creates the primary key's unique index as a *partial* index
-    ({id: {$type: "long"}}), which an equality match or a $lookup on `id` cannot use: without
-    this one every primary-key lookup and every join to this collection is a COLLSCAN
-    (fixed upstream in mongodb/django-mongodb-backend PR #543, not released for Django 5.2).
-    On SQLite it duplicates the primary key's own index, a small cost for one migrations set.
-    """
-    return models.Index(fields=["id"], name=f"{table}_id_lookup")
-
-
-class LocalIdTaken(IntegrityError):
-    """Every local id tried was taken by concurrent adds (LOCAL_ID_ATTEMPTS of them)."""
-
-
-class RowChanged(Exception):
-    """A conditional write found the row at another version (or gone): someone else wrote it
-    since it was read. Read it again and decide again."""
-
-
-class LocalIdModel(models.Model):
-    """A model keyed by Marvel's id that numbers rows added here after LOCAL_ID_START, and
-    remembers which of Marvel's fields were edited here (characters/ownership.py)."""
-
-    # What an editor may change, in groups owned as one ("image": path, extension, upload):
-    # group name -> model fields. A group edited here keeps its local value on imports.
-    EDITABLE: dict[str, tuple[str, ...]] = {}
-
-    id = models.PositiveBigIntegerField(primary_key=True, editable=False)
-    # None when nothing is edited here, not {}: django-mongodb-backend 5.2.4 adds a field to
-    # existing documents with an unquoted pipeline $set, which refuses an empty object.
-    local_edits = models.JSONField(
-        "edited here",
-        null=True,
-        blank=True,
-        editable=False,
-        help_text="The field groups edited here, each with Marvel's latest value of it: "
-        "imports keep the local value.",
-    )
-    # Raised by every write of the row (a character's links count as part of it): a writer
-    # writes only if the row is still at the version it read (save_if_version).
-    version = models.PositiveBigIntegerField(default=1, editable=False)
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if self.id is not None:
-            return super().save(*args, **kwargs)
-        # A new row: insert it under the next free local id. Only an insert, never Django's
-        # update-or-insert: two adds that pick the same id would otherwise both "succeed",
-        # the second overwriting the first. The loser of the race takes the next id.
-        using = kwargs.pop("using", None) or router.db_for_write(type(self), instance=self)
-        kwargs.pop("force_insert", None)
-        if in_mongodb_transaction(using):
-            # Inside a MongoDB transaction (an admin save) a refused insert aborts the whole
-            # transaction: no next try in it. The admin runs the save again from its reads.
-            self.id = type(self).next_local_id(using)
-            try:
-                return super().save(*args, using=using, force_insert=True, **kwargs)
-            except IntegrityError as error:
-                self.id = None
-                raise RowChanged("the local id was taken by a concurrent add") from error
-        for _ in range(LOCAL_ID_ATTEMPTS):
-            self.id = type(self).next_local_id(using)
-            try:
-                # A savepoint on SQLite (the admin's own transaction survives a lost race);
-                # on MongoDB an insert of one document is atomic by itself.
-                with transaction.atomic(using=using):
-                    return super().save(*args, using=using, force_insert=True, **kwargs)
-            except IntegrityError:
-                if not type(self)._default_manager.using(using).filter(id=self.id).exists():
-                    self.id = None
-                    raise  # not the id: some other constraint
-        self.id = None
-        raise LocalIdTaken(
-            f"no free local {self._meta.verbose_name} id after {LOCAL_ID_ATTEMPTS} attempts: "
-            "too many concurrent adds; try again"
-        )
-
-    def save_if_version(self, fields, using: str | None = None) -> None:
-        """Write `fields` of this row and the next version, only if the stored row is still at
-        `self.version`: a compare-and-swap on both backends (django-mongodb-backend's update()
-        counts matched documents). Raises RowChanged when it is not."""
-        using = using or self._state.db
-        values = {name: getattr(self, name) for name in fields}
-        rows = type(self)._default_manager.using(using).filter(pk=self.pk, version=self.version)
-        if not rows.update(**values, version=self.version + 1):
-            raise RowChanged(f"{self._meta.verbose_name} {self.pk} changed since it was read")
-        self.version += 1
-
-    @property
-    def is_local(self) -> bool:
-        """Added here (not Marvel's): imports never touch it."""
-        return self.id is not None and self.id >= LOCAL_ID_START
-
-    @classmethod
-    def next_local_id(cls, using: str | None = None) -> int:
-        # The highest local id, one key read backwards from the id index (Max() reads them all).
-        rows = cls._default_manager.db_manager(using).filter(id__gte=LOCAL_ID_START)
-        highest = rows.order_by("-id").window(0, 1)
-        return highest[0].id + 1 if highest else LOCAL_ID_START
-
-
-@wrap_database_errors  # pymongo's errors as the backend's own queries raise them
-def mongo_rows(connection, model, pipeline: list[dict]) -> list[dict]:
-    """`pipeline`'s rows from `model`'s collection, decoded by pymongo alone: for the hot reads
-    where django-mongodb-backend's query building and per-row converters cost more than the
-    query. Through the connection's own collection (so the query is logged and counted like
-    the ORM's) and session (a transaction's)."""
-    collection = connection.get_collection(model._meta.db_table)
-    return list(collection.aggregate(pipeline, session=connection.session))
-
-
-def pairs_in(model, using: str, field: str, values, key: str, value: str) -> list[tuple]:
-    """[(key, value)] of `model`'s rows whose `field` is one of `values` (plain fields).
-
-    On MongoDB read with pymongo: django-mongodb-backend compiles an `__in` filter value by
-    value and turns every row through its compiler's converters (together about 5 ms of a list
-    page's card comics, a few hundred rows), where pymongo decodes the same rows in C. The
-    collection comes from the connection, so the query is logged and counted like the ORM's.
-    """
-    values = list(values)
-    if not values:
-        return []  # as the ORM: no query
-    connection = connections[using]
-    if connection.vendor != "mongodb":
-        rows = model._default_manager.using(using).filter(**{f"{field}__in": values})
-        return list(rows.values_list(key, value))
-    column, key, value = (model._meta.get_field(name).column for name in (field, key, value))
-    pipeline = [{"$match": {column: {"$in": values}}}, {"$project": {"_id": 0, key: 1, value: 1}}]
-    return [(row.get(key), row.get(value)) for row in mongo_rows(connection, model, pipeline)]
-
-
-class DerivedFieldsQuerySet(models.QuerySet):
-    """Bulk writes that keep a model's derived fields (Model.DERIVED: source field -> fields
-    made from it by Model.derive()) in step with their source, as save() does."""
-
-    def _derived(self, fields) -> list[str]:
-        derived_fields = getattr(self.model, "derived_fields", None)
-        return derived_fields(fields) if derived_fields else []
-
-    def bulk_create(self, objs, *args, **kwargs):
-        objs = list(objs)
-        if hasattr(self.model, "derive"):
-            for obj in objs:
-                obj.derive()
-        return super().bulk_create(objs, *args, **kwargs)
-
-    def bulk_update(self, objs, fields, *args, **kwargs):
-        objs, fields = list(objs), list(fields)
-        derived = self._derived(fields)
-        if derived:
-            for obj in objs:
-                obj.derive()
-            fields += derived
-        return super().bulk_update(objs, fields, *args, **kwargs)
-
-    def update(self, **kwargs):
-        derived = self._derived(kwargs)
-        sources = {f: kwargs[f] for f in getattr(self.model, "DERIVED", ()) if f in kwargs}
-        # Plain values only: an expression (F("name")) is worked out by the database.
-        if derived and all(isinstance(value, str) for value in sources.values()):
-            row = self.model(**sources)
-            row.derive()
-            kwargs.update({name: getattr(row, name) for name in derived})
-        return super().update(**kwargs)
-
-
-class DerivedFieldsModel(models.Model):
-    """A model with fields made from others (a sort key from a name, ...): see
-    DerivedFieldsQuerySet."""
-
-    DERIVED: dict[str, tuple[str, ...]] = {}
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        self.derive()
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None:
-            update_fields = list(update_fields)
-            kwargs["update_fields"] = update_fields + self.derived_fields(update_fields)
-        return super().save(*args, **kwargs)
-
-    def derive(self) -> None:
-        raise NotImplementedError
-
-    @classmethod
-    def derived_fields(cls, fields) -> list[str]:
-        return [name for source in cls.DERIVED if source in fields for name in cls.DERIVED[source]]
-
-
-class IndexedQuerySet(DerivedFieldsQuerySet):
-    """Counts and ordered windows that MongoDB serves from an index, not a collection scan.
-
-    django-mongodb-backend 5.2.4 puts a $project/$addFields stage before $sort, so the server
-    sorts every matching document in memory, and counts with $facet, which no index serves.
-    On SQLite these are plain `count()` and slicing.
-    """
-
-    def _on_mongodb(self) -> bool:
-        return self.db and connections[self.db].vendor == "mongodb"
-
-    def count(self) -> int:
-        query = self.query
-        unfiltered = not (query.where or query.is_sliced or query.combinator or query.distinct)
-        if self._on_mongodb() and unfiltered and self._result_cache is None:
-            # Every id is >= 0: a COUNT_SCAN of the id index reads keys, never documents.
-            # (Not $collStats: its count includes an open transaction's inserts, e.g. an
-            # import's page in flight or one killed mid-page until the server aborts it.)
-            return super(IndexedQuerySet, self.filter(id__gte=0)).count()
-        return super().count()
-
-    def window(self, start: int, stop: int) -> list:
-        """`list(self[start:stop])`; on MongoDB, read in the ordering's index order.
-
-        The ORM's own filter and sort go into a $match/$sort/$skip/$limit pipeline, which
-        walks the index that matches the ordering (see the models' Meta.indexes) and fetches
-        only the rows returned. Querysets with joins or annotations are sliced as usual.
-        """
-        query = self.query
-        if not self._on_mongodb() or query.select_related or query.annotations or query.extra:
-            return list(self[start:stop])
-        if query.is_empty() or stop <= start:  # MongoDB refuses {$limit: 0}
-            return []
-        compiler = query.get_compiler(using=self.db)
-        compiler.pre_sql_setup()
-        try:
-            mql = compiler.build_query()
-        except EmptyResultSet:
-            return []
-        pipeline = [{"$match": mql.match_mql}] if mql.match_mql else []
-        if mql.ordering:
-            pipeline.append({"$sort": mql.ordering})
-        if start:
-            pipeline.append({"$skip": start})
-        pipeline.append({"$limit": stop - start})
-        return list(RawQuerySet(pipeline, model=self.model, using=self.db))
-
-
-class Tiers:
-    """Rows of several querysets one after another (a search's ranks; known dates before
-    unknown ones), each read in its own index order: what IndexedPaginator pages through.
-
-    `parts`: (name, queryset), or (name, queryset, counter) where counter(count) works the
-    tier's size out from other counts (a difference of two index counts instead of a count that
-    must fetch every row to test a negation). `count(rows, name)`: how a queryset is counted.
-    The name says which of the filter's querysets it is ("all", "known", "exact", ...), one
-    name for the same rows whatever the sort: a caller keeps counts under its own key for the
-    filter and this name (the list view: page_cache.kept_count).
-    """
-
-    def __init__(self, parts, count=None):
-        self.parts = [
-            (name, rows, counter[0] if counter else None) for name, rows, *counter in parts
-        ]
-        self._count = count or (lambda rows, name: rows.count())
-
-    def counted_with(self, count) -> "Tiers":
-        return Tiers(self.parts, count)
-
-    @cached_property
-    def counts(self) -> list[int]:
-        return [
-            max(counter(self._count), 0) if counter else self._count(rows, name)
-            for name, rows, counter in self.parts
-        ]
-
-    def count(self) -> int:
-        return sum(self.counts)
-
-    def window(self, start: int, stop: int) -> list:
-        found = []
-        for (_, rows, _), size in zip(self.parts, self.counts, strict=True):
-            if start < size and stop > 0:
-                found += rows.window(max(start, 0), min(stop, size))
-            start, stop = start - size, stop - size
-        return found
-
-
-class IndexedPage(Page):
-    def end_index(self) -> int:
-        if self.paginator.truncated and self.number == self.paginator.num_pages:
-            return self.number * self.paginator.per_page  # a full page, not the last row
-        return super().end_index()
-
-
-class IndexedPaginator(Paginator):
-    """Django's Paginator over a bounded page range, reading each page with
-    IndexedQuerySet.window().
-
-    A page costs its offset: both backends walk every index key before it (MongoDB's $skip,
-    SQLite's OFFSET), so page 4,000 of a 105,000-row list costs 4,000 times page 1. Only the
-    first `max_pages` pages are served (`num_pages` stops there; a later number is out of
-    range as Django's paginators have it); `count` stays the number of rows and `truncated`
-    says there are more than the pages reach: a search, a filter or the reversed sort reach
-    the others.
-    """
-
-    max_pages = MAX_PAGES
-
-    def __init__(self, *args, max_pages: int | None = None, count: int | None = None, **kwargs):
-        """`count`: the number of rows when the caller knows it (a count kept per catalogue
-        version, characters/page_cache.py), else the rows are counted."""
-        super().__init__(*args, **kwargs)
-        if max_pages is not None:
-            self.max_pages = max_pages
-        if count is not None:
-            self.count = count  # Paginator.count is a cached_property: this is its value
-
-    @cached_property
-    def num_pages(self) -> int:
-        return min(Paginator.num_pages.func(self), self.max_pages)
-
-    @property
-    def truncated(self) -> bool:
-        return Paginator.num_pages.func(self) > self.max_pages
-
-    def page(self, number):
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = bottom + self.per_page
-        if top + self.orphans >= self.count:
-            top = self.count
-        rows = self.object_list
-        rows = rows.window(bottom, top) if hasattr(rows, "window") else rows[bottom:top]
-        return self._get_page(rows, number, self)
-
-    def _get_page(self, *args, **kwargs):
-        return IndexedPage(*args, **kwargs)
 
 
 class ComicTitle(NamedTuple):
@@ -413,7 +70,7 @@ class ComicQuerySet(IndexedQuerySet):
         """
         links = CharacterComic.objects.using(self.db).comic_ids_by_character(character_ids)
         comic_ids = {comic_id for ids in links.values() for comic_id in ids}
-        titles = dict(pairs_in(Comic, self.db, "id", comic_ids, "id", "title"))
+        titles = dict(store.of(self).pairs(Comic, "id", comic_ids, "id", "title"))
         found = defaultdict(list)
         for character_id, ids in links.items():
             comics = [ComicTitle(comic, titles[comic]) for comic in ids if comic in titles]
@@ -432,9 +89,8 @@ class Comic(DerivedFieldsModel, LocalIdModel):
     resource_uri = models.URLField("resource URI", max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # What the title holds ("Avengers (1963) #1"), made from it (characters/search.py).
-    # None, not "", when unknown: django-mongodb-backend 5.2.4 adds a field's default with a
-    # pipeline $set, which refuses "".
+    # What the title holds ("Avengers (1963) #1"), made from it (characters/search.py); None
+    # when unknown.
     series = models.CharField(max_length=500, null=True, blank=True, editable=False)  # noqa: DJ001
     series_year = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     issue_number = models.CharField(  # noqa: DJ001
@@ -456,7 +112,7 @@ class Comic(DerivedFieldsModel, LocalIdModel):
     class Meta:
         ordering = ["title", "id"]
         indexes = [
-            lookup_index("comic"),
+            store.lookup_index("comic"),
             models.Index(fields=["title", "id"], name="comic_title"),
             # The comics edited here, which an import reads once (characters/ingest/importer.py):
             # one range of this index, past its null keys (a comic never edited is one of them).
@@ -650,8 +306,7 @@ class Character(DerivedFieldsModel, LocalIdModel):
     )
     # A digest of the Marvel record this character was last imported from (its fields, comic
     # ids and titles: importer.record_digest): an import skips a character whose record has
-    # the same digest and nothing edited here. None: not imported since the field came (None,
-    # not "": django-mongodb-backend 5.2.4 adds a field's default with a pipeline $set).
+    # the same digest and nothing edited here. None: not imported since the field came.
     marvel_digest = models.CharField(  # noqa: DJ001
         max_length=32, null=True, blank=True, editable=False
     )
@@ -669,7 +324,7 @@ class Character(DerivedFieldsModel, LocalIdModel):
         # One index per CHARACTER_ORDERINGS entry (read backwards for the reversed ones), so a
         # list page reads its rows in index order instead of sorting the whole collection.
         indexes = [
-            lookup_index("character"),
+            store.lookup_index("character"),
             models.Index(fields=["sort_name", "id"], name="character_sort_name"),
             models.Index(fields=["modified", "id"], name="character_modified"),
             models.Index(
@@ -746,7 +401,7 @@ class LinkQuerySet(models.QuerySet):
 
     def _pairs(self, field: str, values, key: str, value: str) -> list[tuple]:
         # The links' one fast read (pymongo on MongoDB): every method below reads through it.
-        return pairs_in(self.model, self.db, field, values, key, value)
+        return store.for_alias(self.db).pairs(self.model, field, values, key, value)
 
     def comic_ids_by_character(self, character_ids) -> dict[int, list[int]]:
         """{character id: its comic ids, ascending}; a character with none is left out."""
@@ -835,7 +490,7 @@ class CatalogueVersion(models.Model):
     token = models.CharField(max_length=32, default="")
 
     class Meta:
-        indexes = [lookup_index("catalogue_version")]
+        indexes = [store.lookup_index("catalogue_version")]
 
     def __str__(self):
         return self.token
@@ -890,7 +545,7 @@ class DeletedCharacter(models.Model):
         ordering = ["name", "id"]
         verbose_name = "deleted Marvel character"
         indexes = [
-            lookup_index("deleted_character"),
+            store.lookup_index("deleted_character"),
             models.Index(fields=["name", "id"], name="deleted_character_name"),
         ]
 
@@ -918,7 +573,7 @@ class ImportLock(models.Model):
     heartbeat_at = models.DateTimeField()
 
     class Meta:
-        indexes = [lookup_index("import_lock")]
+        indexes = [store.lookup_index("import_lock")]
 
     def __str__(self):
         return f"{self.host} pid {self.pid}"
@@ -952,7 +607,7 @@ class ImportRun(models.Model):
         ordering = ["-started_at"]
         get_latest_by = "started_at"
         indexes = [
-            lookup_index("import_run"),
+            store.lookup_index("import_run"),
             models.Index(fields=["-started_at"], name="import_run_started"),
         ]
 

@@ -27,8 +27,9 @@ from django.views.generic import DetailView, ListView, TemplateView
 from characters import images
 from characters.cards import cards
 from characters.forms import FEATURED_COUNT, SORT_LABELS, CharacterFilterForm, FeaturedForm
-from characters.models import SERIES_ISSUES_SHOWN, Character, Comic, IndexedPaginator
+from characters.models import SERIES_ISSUES_SHOWN, Character, Comic
 from characters.page_cache import CachedPageMixin, count_seconds, kept_count
+from characters.paging import IndexedPaginator
 
 DETAIL_IMAGE = "portrait_uncanny"  # 300x450
 PLACEHOLDER_IMAGE = "img/placeholder.svg"

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
-from pymongo.errors import (
+
+from characters.store.errors import (
     BulkWriteError,
     ConnectionFailure,
     OperationFailure,

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connection, connections
 from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.recorder import MigrationRecorder
 from django.http import JsonResponse
-from pymongo.errors import PyMongoError
 
+from characters import store
+from characters.store.errors import PyMongoError
 from marvelsite.breaker import breaker_for
 from marvelsite.db_errors import describe, is_selection_timeout
 from marvelsite.routing import READS
@@ -40,13 +40,7 @@ def expected_migrations() -> set[tuple[str, str]]:
 
 def unapplied_migrations(connection) -> set[tuple[str, str]]:
     """Migrations on disk not yet applied; one query, raising DATABASE_ERRORS when down."""
-    recorder = MigrationRecorder(connection)
-    if connection.vendor == "mongodb":
-        # Not applied_migrations(): its table check lists collections, which MongoDB answers
-        # from the primary only. A find follows the alias's read preference (and finds nothing
-        # where the collection is missing).
-        return expected_migrations() - set(recorder.migration_qs.values_list("app", "name"))
-    return expected_migrations() - set(recorder.applied_migrations())
+    return expected_migrations() - store.for_alias(connection.alias).applied_migrations()
 
 
 def readiness() -> tuple[bool, str]:

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from django.db import IntegrityError
 from django.utils import timezone
-from pymongo.errors import BulkWriteError, InvalidDocument, OperationFailure
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from characters.ingest.api import (
@@ -43,6 +42,7 @@ from characters.ingest.recordings import (
 )
 from characters.ingest.records import ParsedPage, Skipped
 from characters.models import RowChanged
+from characters.store.errors import BulkWriteError, InvalidDocument, OperationFailure
 from marvelsite.db_errors import chain, describe, is_transient
 from marvelsite.health import DATABASE_ERRORS, DatabaseNotReady, wait_for_database
 from marvelsite.transactions import transaction_lifetime

@@ -5,7 +5,9 @@ from django.core.management import call_command
 from django.core.paginator import EmptyPage
 from django.db import DEFAULT_DB_ALIAS
 
-from characters.models import LOCAL_ID_START, Character, Comic, IndexedPaginator, pairs_in
+from characters import store
+from characters.models import LOCAL_ID_START, Character, Comic
+from characters.paging import IndexedPaginator
 from marvelsite.transactions import atomic
 
 pytestmark = pytest.mark.django_db
@@ -52,24 +54,24 @@ def test_many_to_many_both_ways(hulk):
     assert Character.comics.through.objects.count() == 2
 
 
-def test_pairs_in_reads_what_values_list_reads(hulk, django_assert_num_queries):
-    # On MongoDB through pymongo (characters.models.pairs_in): same rows, one counted query.
+def test_store_pairs_reads_what_values_list_reads(hulk, django_assert_num_queries):
+    # On MongoDB through pymongo (characters.store.mongo): same rows, one counted query.
     link = Character.comics.through
     other = Character.objects.create(id=1009610, name="Spider-Man")
     other.comics.add(40630)
     ids = [1009351, 1009610, 5]  # 5: no such character
     with django_assert_num_queries(1):
-        pairs = pairs_in(
-            link, DEFAULT_DB_ALIAS, "character_id", iter(ids), "character_id", "comic_id"
+        pairs = store.for_alias(DEFAULT_DB_ALIAS).pairs(
+            link, "character_id", iter(ids), "character_id", "comic_id"
         )
     expected = link.objects.filter(character_id__in=ids).values_list("character_id", "comic_id")
     assert (
         sorted(pairs) == sorted(expected) == [(1009351, 40630), (1009351, 40632), (1009610, 40630)]
     )
-    titles = pairs_in(Comic, DEFAULT_DB_ALIAS, "id", {40632, 1}, "id", "title")
+    titles = store.for_alias(DEFAULT_DB_ALIAS).pairs(Comic, "id", {40632, 1}, "id", "title")
     assert titles == [(40632, "Hulk (2008) #53")]
     with django_assert_num_queries(0):  # nothing to look for: no query, as the ORM
-        assert pairs_in(Comic, DEFAULT_DB_ALIAS, "id", [], "id", "title") == []
+        assert store.for_alias(DEFAULT_DB_ALIAS).pairs(Comic, "id", [], "id", "title") == []
 
 
 def test_a_comics_cast_is_read_by_name(hulk):

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from characters.models import IndexedPaginator
+from characters.paging import IndexedPaginator
 from tests.support.page_data import make_many
 
 pytestmark = pytest.mark.django_db

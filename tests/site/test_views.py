@@ -6,7 +6,8 @@ import pytest
 from django.db import IntegrityError, OperationalError
 from django.template.loader import render_to_string
 
-from characters.models import Character, Comic, IndexedPaginator
+from characters.models import Character, Comic
+from characters.paging import IndexedPaginator
 from tests.support.html import missing
 from tests.support.page_data import IMAGE_PATH, make_character, make_many
 from tests.support.unreachable import database_unreachable

@@ -1,0 +1,85 @@
+"""What a store does: the contract sql.py and mongo.py implement (one instance per alias)."""
+
+from django.db import connections
+
+
+class Store:
+    def __init__(self, alias: str):
+        self.alias = alias
+
+    @property
+    def connection(self):
+        return connections[self.alias]  # per thread: never kept
+
+    # --- reads ------------------------------------------------------------------------------
+    def pairs(self, model, field: str, values, key: str, value: str) -> list[tuple]:
+        """[(key, value)] of `model`'s rows whose `field` is one of `values` (plain fields);
+        no query for no values."""
+        raise NotImplementedError
+
+    def count(self, rows) -> int:
+        """`rows.count()` as the database serves it best (QuerySet.count is overridden with
+        this: IndexedQuerySet)."""
+        raise NotImplementedError
+
+    def window(self, rows, start: int, stop: int) -> list:
+        """`list(rows[start:stop])`, read in the ordering's index order."""
+        raise NotImplementedError
+
+    def version_token(self, model) -> str:
+        """The `token` of `model`'s row 1 ("" without one; CatalogueVersion): one indexed read,
+        written out, as the ORM's query building costs more than the query; logged and
+        counted as the ORM's queries are."""
+        raise NotImplementedError
+
+    def changes_seen(self):
+        """A value that changes with every commit to this database by any connection, or None
+        when there is none (MongoDB: a change stream tells instead)."""
+        raise NotImplementedError
+
+    def has_change_streams(self) -> bool:
+        """Whether `watch()` can follow changes (a MongoDB replica set)."""
+        return False
+
+    def applied_migrations(self) -> set[tuple[str, str]]:
+        """(app, name) of every migration applied; one query."""
+        raise NotImplementedError
+
+    # --- transactions -----------------------------------------------------------------------
+    def has_transactions(self) -> bool:
+        """Whether `atomic()` makes writes all-or-nothing (not on a standalone mongod)."""
+        raise NotImplementedError
+
+    def atomic(self):
+        """A context manager: all-or-nothing writes where has_transactions()."""
+        raise NotImplementedError
+
+    def savepoint(self):
+        """A context manager: a refused write inside it leaves an enclosing transaction usable
+        (SQLite's savepoint; on MongoDB nothing: one document's insert is atomic by itself)."""
+        raise NotImplementedError
+
+    def in_transaction(self) -> bool:
+        """Whether reads now see a transaction's own view of the data."""
+        raise NotImplementedError
+
+    def aborts_on_refusal(self) -> bool:
+        """Whether a refused write now aborts the whole transaction (no savepoint to try
+        again from)."""
+        raise NotImplementedError
+
+    def transaction_lifetime(self) -> float:
+        """How long an abandoned transaction can hold its rows, in seconds (0: none can)."""
+        raise NotImplementedError
+
+    # --- the search tokens' index (characters/search_index.py) ------------------------------
+    def ensure_token_index(self) -> None:
+        """Create the name tokens' index if it is missing (idempotent; after every migrate)."""
+        raise NotImplementedError
+
+    def drop_token_index(self) -> None:
+        """What ensure_token_index() made, where a migration back must drop it first."""
+
+    def token_window(self, rows, token: str, start: int, stop: int) -> list:
+        """`window(rows, start, stop)` for rows that all have `token`, ordered by name."""
+        return self.window(rows, start, stop)

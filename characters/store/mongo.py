@@ -1,0 +1,214 @@
+"""The store on MongoDB: pymongo where the backend's query building costs more than the query,
+its public API elsewhere, and the workarounds for UPSTREAM's bugs (characters/store/__init__.py),
+each marked "Workaround" and checked by tests/database/test_upstream_workarounds.py."""
+
+import contextlib
+
+from bson import Timestamp
+from django.core.exceptions import EmptyResultSet
+from django.db import models
+from django.db.migrations.recorder import MigrationRecorder
+from django_mongodb_backend import transaction as mongodb_transaction
+from django_mongodb_backend.query import wrap_database_errors
+from django_mongodb_backend.queryset import RawQuerySet
+from pymongo.errors import PyMongoError
+from pymongo.read_concern import ReadConcern
+
+from characters.search_index import CHARACTER_TABLE, MONGO_TOKEN_INDEX
+from characters.store.base import Store
+
+# The cluster time a read or a change is as of (ordered).
+ClusterTime = Timestamp
+# MongoDB aborts a transaction left open (its client killed) after this long, its documents
+# locked until then; the server's transactionLifetimeLimitSeconds, 60 unless changed.
+DEFAULT_TRANSACTION_LIFETIME = 60.0
+
+
+@wrap_database_errors  # pymongo's errors as the backend's own queries raise them
+def aggregate(connection, model, pipeline: list[dict]) -> list[dict]:
+    """`pipeline`'s rows from `model`'s collection, decoded by pymongo alone. Through the
+    connection's own collection (so the query is logged and counted like the ORM's) and
+    session (a transaction's)."""
+    collection = connection.get_collection(model._meta.db_table)
+    return list(collection.aggregate(pipeline, session=connection.session))
+
+
+class MongoStore(Store):
+    def pairs(self, model, field, values, key, value):
+        """Workaround: read with pymongo, as UPSTREAM compiles an `__in` filter value by value
+        and turns every row through its compiler's converters (most of a list page's card
+        comics, a few hundred rows), where pymongo decodes the same rows in C."""
+        values = list(values)
+        if not values:
+            return []  # as the ORM: no query
+        column, key, value = (model._meta.get_field(name).column for name in (field, key, value))
+        match = {"$match": {column: {"$in": values}}}
+        pipeline = [match, {"$project": {"_id": 0, key: 1, value: 1}}]
+        rows = aggregate(self.connection, model, pipeline)
+        return [(row.get(key), row.get(value)) for row in rows]
+
+    def count(self, rows):
+        """Workaround: UPSTREAM counts with $facet, which no index serves. Unfiltered, this
+        is a COUNT_SCAN of the id index instead (every id is >= 0): keys, never documents.
+        (Not $collStats: its count includes an open transaction's inserts, e.g. an import's
+        page in flight or one killed mid-page until the server aborts it.)"""
+        query = rows.query
+        unfiltered = not (query.where or query.is_sliced or query.combinator or query.distinct)
+        if unfiltered and rows._result_cache is None:
+            rows = rows.filter(id__gte=0)
+        return models.QuerySet.count(rows)
+
+    def window(self, rows, start, stop):
+        """Workaround: UPSTREAM puts a $project/$addFields stage before $sort, so the server
+        sorts every matching document in memory. Here the ORM's own filter and sort go into a
+        $match/$sort/$skip/$limit pipeline, which walks the index that matches the ordering
+        and fetches only the rows returned. Querysets with joins or annotations are sliced as
+        usual."""
+        query = rows.query
+        if query.select_related or query.annotations or query.extra:
+            return list(rows[start:stop])
+        if query.is_empty() or stop <= start:  # MongoDB refuses {$limit: 0}
+            return []
+        compiler = query.get_compiler(using=rows.db)
+        compiler.pre_sql_setup()
+        try:
+            mql = compiler.build_query()
+        except EmptyResultSet:
+            return []
+        pipeline = [{"$match": mql.match_mql}] if mql.match_mql else []
+        if mql.ordering:
+            pipeline.append({"$sort": mql.ordering})
+        if start:
+            pipeline.append({"$skip": start})
+        pipeline.append({"$limit": stop - start})
+        return list(RawQuerySet(pipeline, model=rows.model, using=rows.db))
+
+    # --- the catalogue version (characters/catalogue_version.py) ---------------------------
+    @staticmethod
+    def _version_pipeline(model) -> list[dict]:
+        meta = model._meta
+        token = meta.get_field("token").column
+        return [{"$match": {meta.pk.column: 1}}, {"$limit": 1}, {"$project": {"_id": 0, token: 1}}]
+
+    def version_token(self, model):
+        rows = aggregate(self.connection, model, self._version_pipeline(model))
+        return rows[0].get(model._meta.get_field("token").column, "") if rows else ""
+
+    def version_token_as_of(self, model) -> tuple[str, ClusterTime | None]:
+        """(version_token, the cluster time it is as of), read with majority read concern in a
+        session of its own, logged and counted as the ORM's queries are."""
+        return _read_majority(self.connection, model, self._version_pipeline(model))
+
+    def changes_seen(self):
+        return None
+
+    def has_change_streams(self):
+        return self.has_transactions()  # a replica set (or a sharded cluster)
+
+    def watch(self, pipeline: list[dict], *, start_after, max_await_time_ms: int):
+        """A change stream on the whole database (the backend's client: one per process)."""
+        return self.connection.database.watch(
+            pipeline, start_after=start_after, max_await_time_ms=max_await_time_ms
+        )
+
+    def applied_migrations(self):
+        # Not the recorder's applied_migrations(): its table check lists collections, which
+        # MongoDB answers from the primary only. A find follows the alias's read preference
+        # (and finds nothing where the collection is missing).
+        recorder = MigrationRecorder(self.connection)
+        return set(recorder.migration_qs.values_list("app", "name"))
+
+    # --- transactions -----------------------------------------------------------------------
+    def has_transactions(self):
+        return self.connection.features._supports_transactions
+
+    def atomic(self):
+        """The backend's atomic() (Django's own is a no-op here: no savepoints, so a nested
+        block joins the outer one); a standalone mongod has none, writes go unwrapped there."""
+        if self.has_transactions():
+            return _atomic(self.connection, self.alias)
+        return contextlib.nullcontext()
+
+    def savepoint(self):
+        return contextlib.nullcontext()
+
+    def in_transaction(self):
+        return self.connection.session is not None
+
+    def aborts_on_refusal(self):
+        session = getattr(self.connection, "session", None)
+        return session is not None and session.in_transaction
+
+    def transaction_lifetime(self):
+        """The server's transactionLifetimeLimitSeconds (the default when not allowed to read
+        it)."""
+        connection = self.connection
+        connection.ensure_connection()
+        try:
+            answer = connection.connection.admin.command(
+                "getParameter", 1, transactionLifetimeLimitSeconds=1
+            )
+        except PyMongoError:  # e.g. a user without the getParameter privilege
+            return DEFAULT_TRANSACTION_LIFETIME
+        return float(answer.get("transactionLifetimeLimitSeconds", DEFAULT_TRANSACTION_LIFETIME))
+
+    # --- the search tokens' index -----------------------------------------------------------
+    def ensure_token_index(self):
+        """The array field itself under a multikey index {name_tokens, sort_name, id}: a
+        token's matches come out in name order, read from the index with tight bounds."""
+        connection = self.connection
+        if CHARACTER_TABLE not in connection.introspection.table_names():
+            return
+        keys = [("name_tokens", 1), ("sort_name", 1), ("id", 1)]
+        connection.get_collection(CHARACTER_TABLE).create_index(keys, name=MONGO_TOKEN_INDEX)
+
+
+@wrap_database_errors  # a failed read raises as the backend's queries do (the breaker sees it)
+def _read_majority(connection, model, pipeline) -> tuple[str, ClusterTime | None]:
+    token = model._meta.get_field("token").column
+    collection = connection.get_collection(
+        model._meta.db_table, read_concern=ReadConcern("majority")
+    )
+    with connection.connection.start_session(causal_consistency=True) as session:
+        rows = list(collection.aggregate(pipeline, session=session))
+        as_of = session.operation_time
+    return (rows[0].get(token, "") if rows else ""), as_of
+
+
+@contextlib.contextmanager
+def _atomic(connection, using: str):
+    """The backend's atomic(), usable inside Django's atomic() too.
+
+    Workaround: Django's atomic() (the admin wraps every change in one) does nothing on
+    MongoDB but mark the connection as in an atomic block, and UPSTREAM's commit then runs its
+    on-commit hooks through Django's check "forbidden when an 'atomic' block is active": the
+    transaction is committed, then TransactionManagementError is raised. That mark means
+    nothing to a MongoDB transaction, so it is lifted while this block ends.
+    """
+    block = mongodb_transaction.atomic(using)
+    block.__enter__()
+    try:
+        yield
+    except BaseException as error:
+        _exit(connection, block, type(error), error, error.__traceback__)
+        raise
+    else:
+        _exit(connection, block, None, None, None)
+
+
+def _exit(connection, block, *exc_info) -> None:
+    in_django_block = connection.in_atomic_block
+    connection.in_atomic_block = False
+    try:
+        block.__exit__(*exc_info)
+    except PyMongoError:
+        # Workaround: a commit that failed with the driver's own error (an election, the
+        # network) is not cleaned up by UPSTREAM, which only handles its DatabaseError: its
+        # session would stay, and the next atomic() would run without a transaction.
+        if connection.session is not None:
+            with contextlib.suppress(PyMongoError):
+                connection.session.end_session()  # aborts the transaction if still open
+            connection.session = None
+        raise
+    finally:
+        connection.in_atomic_block = in_django_block
