@@ -24,13 +24,19 @@ ClusterTime = Timestamp
 DEFAULT_TRANSACTION_LIFETIME = 60.0
 
 
+ONE_BATCH = 100_000  # documents; the server still caps a batch at 16 MB
+
+
 @wrap_database_errors  # pymongo's errors as the backend's own queries raise them
 def aggregate(connection, model, pipeline: list[dict]) -> list[dict]:
     """`pipeline`'s rows from `model`'s collection, decoded by pymongo alone. Through the
     connection's own collection (so the query is logged and counted like the ORM's) and
     session (a transaction's)."""
     collection = connection.get_collection(model._meta.db_table)
-    return list(collection.aggregate(pipeline, session=connection.session))
+    # In one batch: these reads take every row they match, and the server's first batch
+    # (101 documents unless asked) would only add a getMore round trip.
+    rows = collection.aggregate(pipeline, session=connection.session, batchSize=ONE_BATCH)
+    return list(rows)
 
 
 class MongoStore(Store):

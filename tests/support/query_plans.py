@@ -33,8 +33,11 @@ SESSION_FIELDS = {
 class CommandRecorder(monitoring.CommandListener):
     def __init__(self):
         self.recording: list | None = None
+        self.get_mores: list[str] | None = None  # collections a getMore asked more of
 
     def started(self, event):
+        if self.get_mores is not None and event.command_name == "getMore":
+            self.get_mores.append(event.command.get("collection"))
         # A database-level aggregate (`aggregate: 1`, the version watcher's change stream on
         # its own thread) targets no collection: it is not the code under test.
         target = event.command.get(event.command_name)
