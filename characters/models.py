@@ -4,23 +4,24 @@ Primary keys are Marvel's own integer ids, so the same models and migrations ser
 MongoDB, and re-importing the same data finds the same rows.
 """
 
-import contextlib
 import random
 import re
-import threading
-import uuid
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.db import models, router
 from django.db.models import Q
-from django.dispatch import Signal
 from django.urls import reverse
 from django.utils.text import slugify
 
 from characters import search, store
+from characters.bookkeeping import CatalogueVersion as CatalogueVersion
+from characters.bookkeeping import ImportLock as ImportLock
+from characters.bookkeeping import ImportRun as ImportRun
+from characters.bookkeeping import _new_run_id as _new_run_id  # named by a migration
+from characters.bookkeeping import catalogue_version_bumped as catalogue_version_bumped
+from characters.comic_links import CharacterComic as CharacterComic
 from characters.model_bases import LOCAL_ID_START as LOCAL_ID_START
 from characters.model_bases import DerivedFieldsModel, IndexedQuerySet, LocalIdModel
 from characters.model_bases import RowChanged as RowChanged
@@ -394,140 +395,6 @@ class Character(DerivedFieldsModel, LocalIdModel):
         return url if is_web_url(url) else ""
 
 
-class LinkQuerySet(models.QuerySet):
-    """The links read and written through their character_id and comic_id indexes, not the
-    relation's managers: MongoDB answers those by joining every comic (or character) to the
-    links, a collection scan. Called on the manager: CharacterComic.objects.using(db)."""
-
-    def _pairs(self, field: str, values, key: str, value: str) -> list[tuple]:
-        # The links' one fast read (pymongo on MongoDB): every method below reads through it.
-        return store.for_alias(self.db).pairs(self.model, field, values, key, value)
-
-    def comic_ids_by_character(self, character_ids) -> dict[int, list[int]]:
-        """{character id: its comic ids, ascending}; a character with none is left out."""
-        found = defaultdict(list)
-        for character_id, comic_id in self._pairs(
-            "character_id", character_ids, "character_id", "comic_id"
-        ):
-            found[character_id].append(comic_id)
-        return {character_id: sorted(ids) for character_id, ids in found.items()}
-
-    def character_ids_of(self, comic_ids) -> list[int]:
-        """The ids of the characters in these comics (one comic id, or many), ascending."""
-        comic_ids = [comic_ids] if isinstance(comic_ids, int) else comic_ids
-        pairs = self._pairs("comic_id", comic_ids, "comic_id", "character_id")
-        return sorted({character_id for _, character_id in pairs})
-
-    def replace(self, character: "Character", comic_ids) -> None:
-        """Link `character` to exactly these comics, and make a new catalogue version when
-        that changed anything: what `character.comics.set()` does, without its read of the
-        current comics (a join of every comic to the links on MongoDB) and without
-        m2m_changed (the version is bumped here, once)."""
-        links = self.using(self._db or character._state.db)
-        if links.replace_many({character.pk: comic_ids}):
-            CatalogueVersion.bump(using=links.db)
-
-    def replace_many(self, wanted: dict[int, Iterable[int]]) -> bool:
-        """Link each character (key) to exactly these comic ids (value), in one read, one
-        delete and one insert at most. Whether anything changed; no version bump (the
-        caller's write makes one)."""
-        wanted = {character_id: set(ids) for character_id, ids in wanted.items()}
-        have: dict[int, dict[int, object]] = {character_id: {} for character_id in wanted}
-        stored = self.filter(character_id__in=list(wanted))
-        for character_id, comic_id, pk in stored.values_list("character_id", "comic_id", "pk"):
-            have[character_id][comic_id] = pk
-        gone = [
-            pk
-            for character_id, comics in have.items()
-            for comic_id, pk in comics.items()
-            if comic_id not in wanted[character_id]
-        ]
-        new = [
-            self.model(character_id=character_id, comic_id=comic_id)
-            for character_id, ids in wanted.items()
-            for comic_id in sorted(ids - have[character_id].keys())
-        ]
-        if gone:
-            self.filter(pk__in=gone).delete()
-        if new:
-            self.bulk_create(new)
-        return bool(gone or new)
-
-
-class CharacterComic(models.Model):
-    """A character appearing in a comic: Character.comics' link table, named.
-
-    The table, its columns and indexes are the ones Django made for the implicit link model
-    (migration 0011 changes the state only); the key is the backend's default auto field.
-    """
-
-    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="+")
-    comic = models.ForeignKey(Comic, on_delete=models.CASCADE, related_name="+")
-
-    objects = LinkQuerySet.as_manager()
-
-    class Meta:
-        db_table = "characters_character_comics"
-        unique_together = [("character", "comic")]
-        verbose_name = "character's comic"
-
-    def __str__(self):
-        return f"character {self.character_id} in comic {self.comic_id}"
-
-
-# Sent after CatalogueVersion.bump(): this process forgets the version it keeps in memory.
-catalogue_version_bumped = Signal()
-
-
-class CatalogueVersion(models.Model):
-    """One row whose token changes whenever the catalogue does: every ORM write to characters,
-    comics or their links (signals, in any process: the admin's included) and every import
-    page that writes. Pages cache and tag themselves (ETag) with it, on every worker and pod,
-    and lists keep their counts by it (characters/page_cache.py, which reads it).
-    """
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    token = models.CharField(max_length=32, default="")
-
-    class Meta:
-        indexes = [store.lookup_index("catalogue_version")]
-
-    def __str__(self):
-        return self.token
-
-    @classmethod
-    def bump(cls, using: str | None = None) -> None:
-        if getattr(_bumps, "pending", None) is not None:
-            _bumps.pending = True  # made once, at the end of bumped_once()
-            return
-        token = uuid.uuid4().hex  # any new value will do: concurrent bumps need no ordering
-        versions = cls.objects.db_manager(using)
-        if not versions.filter(id=1).update(token=token):
-            versions.update_or_create(id=1, defaults={"token": token})
-        catalogue_version_bumped.send(sender=cls, using=versions.db)
-
-    @classmethod
-    @contextlib.contextmanager
-    def bumped_once(cls, using: str | None = None):
-        """The bumps of this thread's writes in the block, made once as its last write: inside
-        a MongoDB transaction this one row is written by every save, and two transactions
-        writing it at once conflict, so it is held for the shortest time."""
-        if getattr(_bumps, "pending", None) is not None:
-            yield  # an outer block bumps
-            return
-        _bumps.pending = False
-        try:
-            yield
-            pending, _bumps.pending = _bumps.pending, None
-            if pending:
-                cls.bump(using)
-        finally:
-            _bumps.pending = None
-
-
-_bumps = threading.local()
-
-
 class DeletedCharacter(models.Model):
     """A Marvel character deleted in the admin: imports do not re-create it (a tombstone).
 
@@ -551,65 +418,3 @@ class DeletedCharacter(models.Model):
 
     def __str__(self):
         return self.name
-
-
-def _new_run_id() -> str:
-    return uuid.uuid4().hex
-
-
-class ImportLock(models.Model):
-    """The import running now (one row while seed_marvel writes; characters/ingest/lock.py).
-
-    Created with a fixed id, so a second import's insert is refused by the primary key's unique
-    index on both backends; `heartbeat_at` shows it is alive, so a killed one blocks nobody
-    for long.
-    """
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    token = models.CharField(max_length=32)  # this holding of the lock (pids get reused)
-    host = models.CharField(max_length=255)
-    pid = models.PositiveIntegerField()
-    started_at = models.DateTimeField()
-    heartbeat_at = models.DateTimeField()
-
-    class Meta:
-        indexes = [store.lookup_index("import_lock")]
-
-    def __str__(self):
-        return f"{self.host} pid {self.pid}"
-
-
-class ImportRun(models.Model):
-    """One seed_marvel run, as the admin shows it (characters/ingest/history.py records it).
-
-    ``lock_token`` is the import lock it held: while that lock row exists the run is alive,
-    and its heartbeat says how recently.
-    """
-
-    RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
-    OUTCOMES = [(RUNNING, "running"), (SUCCEEDED, "succeeded"), (FAILED, "failed")]
-
-    id = models.CharField(primary_key=True, max_length=32, default=_new_run_id, editable=False)
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=10, choices=OUTCOMES, default=RUNNING)
-    source = models.CharField(max_length=500)
-    options = models.JSONField(default=dict)  # the run's options, keys left out
-    counters = models.JSONField(default=dict)  # the keys of seed_marvel --json
-    local_edits_kept = models.PositiveIntegerField(default=0)
-    errors = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    host = models.CharField(max_length=255)
-    pid = models.PositiveIntegerField()
-    lock_token = models.CharField(max_length=32, blank=True)
-
-    class Meta:
-        ordering = ["-started_at"]
-        get_latest_by = "started_at"
-        indexes = [
-            store.lookup_index("import_run"),
-            models.Index(fields=["-started_at"], name="import_run_started"),
-        ]
-
-    def __str__(self):
-        return f"{self.started_at:%Y-%m-%d %H:%M:%S} UTC, {self.outcome}"
