@@ -12,7 +12,9 @@ from pymongo.errors import (
 )
 
 from characters.models import Character
-from marvelsite.db_errors import configured_secrets, describe, is_transient, mask_credentials
+from marvelsite.db_errors import describe, is_transient
+from marvelsite.redaction import configured_secrets
+from marvelsite.redaction import mask_secrets as mask_credentials
 
 
 @pytest.mark.django_db
