@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from characters.ingest.importer import ImportStats
+from characters.ingest.stats import ImportStats
 from characters.models import ImportLock, ImportRun
 from marvelsite.db_errors import DATABASE_ERRORS
 from marvelsite.redaction import mask_secrets

@@ -55,7 +55,7 @@ from characters.ingest.stats import ImportStats
 from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter, RowChanged
 from marvelsite.transactions import atomic, has_transactions
 
-# Comics an import remembers between pages (about 300 bytes each); see Importer.__init__.
+# Comics an import remembers between pages; see Importer.__init__.
 KNOWN_COMICS = 100_000
 # A page whose rows another writer changed between its reads and its write transaction is read
 # and planned again at once, this many times in all; then seed() retries it with a pause.
@@ -84,9 +84,8 @@ class Importer:
         self.policy = Policy(overwrite_local_edits, trust_digests=has_transactions(using))
         # Comics as this run left them: read or written by a recent page (in a dry run, as it
         # would have written them). Neighbouring pages share many comics, so later pages read
-        # only the ones not seen lately. The most recently seen KNOWN_COMICS only (about
-        # 35 MB): all of them would grow with the catalogue (about 250 MB for 673,000 comics);
-        # a page's reads stay bounded by its own comics either way.
+        # only the ones not seen lately. The most recently seen KNOWN_COMICS only: all of them
+        # would grow with the catalogue; a page's reads stay bounded by its own comics anyway.
         self._known_comics: dict[int, StoredComic] = {}
         # The ids of the comics edited here, read once, when a page first has a character
         # not compared in full. A comic edited during the run is counted from the next run on.

@@ -269,14 +269,16 @@ def plan(records: list[CharacterRecord], stored: Stored, policy: Policy) -> Plan
 
 
 class _Planner:
+    """Drafts one Plan from one Stored."""
+
     def __init__(self, stored: Stored, policy: Policy) -> None:
         self.stored, self.policy, self.now = stored, policy, stored.read_at
         self.overwrite = policy.overwrite_local_edits
-        self.result = Plan()
+        self.draft = Plan()
         self.changed_fields: set[str] = set()
 
     def plan(self, records: list[CharacterRecord]) -> Plan:
-        stored, result = self.stored, self.result
+        stored, draft = self.stored, self.draft
         digests = {record.id: record_digest(record) for record in records}
         as_stored, compared = [], []
         for record in records:
@@ -286,56 +288,56 @@ class _Planner:
             (as_stored if same else compared).append(record)
         for comic_id, comic in comics_to_compare(as_stored, compared, stored.edited_comics).items():
             self.comic(comic, stored.comics.get(comic_id))
-        result.characters_unchanged.extend(record.id for record in as_stored)
+        draft.characters_unchanged.extend(record.id for record in as_stored)
         for record in compared:
             self.character(record, digests[record.id])
-        result.character_fields = [
+        draft.character_fields = [
             name
             for name in (*CHARACTER_FIELDS, "local_edits", "marvel_digest")
             if name in self.changed_fields
         ]
-        return result
+        return draft
 
     def comic(self, comic: ComicRef, stored: StoredComic | None) -> None:
         """A comic as Marvel has it, except for fields edited here (unless overwriting)."""
-        result = self.result
+        draft = self.draft
         if stored is None:
-            result.comics[comic.id] = StoredComic(comic.title, comic.resource_uri, None, 1)
-            result.comics_new.append(comic_row(comic, self.now))
+            draft.comics[comic.id] = StoredComic(comic.title, comic.resource_uri, None, 1)
+            draft.comics_new.append(comic_row(comic, self.now))
             return
         incoming = {"title": comic.title, "resource_uri": comic.resource_uri}
         current = {"title": stored.title, "resource_uri": stored.resource_uri}
         values, edits, _ = self.own(Comic, comic.id, incoming, current, stored.local_edits)
         if self.overwrite and stored.local_edits:
-            result.restored.append(
+            draft.restored.append(
                 Restored(Comic, comic.id, comic.title, sorted(stored.local_edits))
             )
         if (values, edits) == (current, stored.local_edits):
-            result.comics[comic.id] = stored
+            draft.comics[comic.id] = stored
             return
         version = stored.version + 1
-        result.comics[comic.id] = StoredComic(
+        draft.comics[comic.id] = StoredComic(
             values["title"], values["resource_uri"], edits, version
         )
         row = comic_row(comic, self.now)
         row.title, row.resource_uri = values["title"], values["resource_uri"]
         row.local_edits, row.version = edits, version
-        result.comic_versions[comic.id] = stored.version
-        result.comics_changed.append(row)
+        draft.comic_versions[comic.id] = stored.version
+        draft.comics_changed.append(row)
 
     def character(self, record: CharacterRecord, digest: str) -> None:
-        result = self.result
+        draft = self.draft
         stored = self.stored.characters.get(record.id)
         if stored is None:
             if record.id in self.stored.deleted_here and not self.overwrite:
-                result.kept_local.append(KeptLocal(Character, record.id, DELETED_HERE))
-                result.characters_unchanged.append(record.id)
+                draft.kept_local.append(KeptLocal(Character, record.id, DELETED_HERE))
+                draft.characters_unchanged.append(record.id)
                 return
-            result.characters_new.append(character_row(record, self.now, digest))
+            draft.characters_new.append(character_row(record, self.now, digest))
             if record.id in self.stored.deleted_here:
-                result.tombstones_lifted.append(record.id)
+                draft.tombstones_lifted.append(record.id)
                 restored = Restored(Character, record.id, record.name, [DELETED_HERE], True)
-                result.restored.append(restored)
+                draft.restored.append(restored)
             have: Mapping[int, object] = {}
         else:
             have = self.stored.links.get(record.id, {})
@@ -343,13 +345,13 @@ class _Planner:
                 return  # its links are kept as edited here
         want = [comic.id for comic in record.comics]
         new_links = [comic_id for comic_id in want if comic_id not in have]
-        result.links_new.extend((record.id, comic_id) for comic_id in new_links)
+        draft.links_new.extend((record.id, comic_id) for comic_id in new_links)
         keep = set(want)
         gone = [pk for comic_id, pk in have.items() if comic_id not in keep]
-        result.links_gone.extend(gone)
+        draft.links_gone.extend(gone)
         if (new_links or gone) and stored is not None:
             # The links are part of the character: their change is a new version of it.
-            result.bump_version(record.id, stored.version, digest)
+            draft.bump_version(record.id, stored.version, digest)
 
     def stored_character(
         self, record: CharacterRecord, digest: str, stored: StoredCharacter, have: Mapping
@@ -357,7 +359,7 @@ class _Planner:
         """Plan a stored character's fields; returns whether its links stay as they are.
         A new digest alone (the record changed only where an edit here holds, or a comic's
         title; a character stored before digests) is written without counting an update."""
-        result = self.result
+        draft = self.draft
         incoming = character_values(record) | {"image_upload": None}
         current = _comparable(stored.values)
         values, edits, kept = self.own(
@@ -370,9 +372,9 @@ class _Planner:
         values.pop("comics")
         if self.overwrite and stored.local_edits:
             groups = sorted(stored.local_edits)
-            result.restored.append(Restored(Character, record.id, values["name"], groups))
+            draft.restored.append(Restored(Character, record.id, values["name"], groups))
             if stored.values["image_upload"]:
-                result.uploads_dropped.append(stored.values["image_upload"])
+                draft.uploads_dropped.append(stored.values["image_upload"])
         wanted = values | {"modified": to_milliseconds(values["modified"])}
         changed = [name for name in CHARACTER_FIELDS if wanted[name] != current[name]]
         if edits != stored.local_edits:
@@ -384,14 +386,14 @@ class _Planner:
                 setattr(row, name, value)
             row.local_edits = edits
             row.version = stored.version + 1
-            result.character_versions[record.id] = stored.version
-            result.characters_changed.append(row)
+            draft.character_versions[record.id] = stored.version
+            draft.characters_changed.append(row)
             if new_digest:
                 changed.append("marvel_digest")
         else:
-            result.characters_unchanged.append(record.id)
+            draft.characters_unchanged.append(record.id)
             if new_digest:
-                result.bump_version(record.id, stored.version, digest)
+                draft.bump_version(record.id, stored.version, digest)
         self.changed_fields.update(changed)
         return "comics" in kept
 
@@ -420,7 +422,7 @@ class _Planner:
             kept.add(group)
             for name in group_fields:
                 values[name] = current[name]
-            self.result.kept_local.append(KeptLocal(model, row_id, group))
+            self.draft.kept_local.append(KeptLocal(model, row_id, group))
             edits[group] = marvel[group]
         return values, edits or None, kept
 
