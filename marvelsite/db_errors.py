@@ -10,11 +10,9 @@ member of which answered; `is_rejected_request()` a request the server answered 
 (bad input: a bug to see, not an outage).
 """
 
-import re
 from collections.abc import Iterator
-from urllib.parse import unquote, urlsplit
 
-from django.conf import settings
+from django.db import DatabaseError, InterfaceError
 
 from characters.store.errors import (
     BulkWriteError,
@@ -23,39 +21,12 @@ from characters.store.errors import (
     PyMongoError,
     ServerSelectionTimeoutError,
 )
+from marvelsite.redaction import mask_secrets
 
-MASK = "***"
 LONGEST = 1000  # characters; pymongo's topology descriptions run to several kB
-# user:password@ in any URL (mongodb://, mongodb+srv://, http://, ...).
-URL_PASSWORD = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s/]*@", re.I)
-# password=..., apikey: ..., "hash": "..." in query strings, reprs and messages.
-SECRET_VALUE = re.compile(
-    r"""(?P<key>\b(?:password|passwd|pwd|secret|token|apikey|api_key|private_key|hash)['"]?\s*[=:]\s*['"]?)"""
-    r"""[^&\s'",)}]+""",
-    re.I,
-)
-
-
-def configured_secrets(databases: dict | None = None) -> set[str]:
-    """The database passwords this process is configured with (settings.DATABASES), plain
-    and URL-quoted."""
-    secrets = set()
-    for database in (settings.DATABASES if databases is None else databases).values():
-        for value in (database.get("PASSWORD"), urlsplit(str(database.get("HOST") or "")).password):
-            if value:
-                secrets |= {value, unquote(value)}
-    return {secret for secret in secrets if len(secret) >= 3}
-
-
-def mask_credentials(text: str, secrets: set[str] | None = None) -> str:
-    """`text` without URL passwords, password=/apikey=/hash=... values, or `secrets`
-    (default: the configured database passwords)."""
-    text = URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{MASK}@", text)
-    text = SECRET_VALUE.sub(rf"\g<key>{MASK}", text)
-    secrets = configured_secrets() if secrets is None else secrets
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+# What "the database is down" raises: Django's errors, and the MongoDB driver's, which
+# django-mongodb-backend lets through unwrapped.
+DATABASE_ERRORS = (DatabaseError, InterfaceError, PyMongoError)
 
 
 def chain(error: BaseException) -> Iterator[BaseException]:
@@ -80,7 +51,7 @@ def describe(error: BaseException, *, longest: int = LONGEST) -> str:
         link = f"{type(current).__name__}: {text}" if text else type(current).__name__
         if not links or link != links[-1]:
             links.append(link)
-    described = mask_credentials("; caused by ".join(links))
+    described = mask_secrets("; caused by ".join(links))
     return described if len(described) <= longest else described[: longest - 1] + "…"
 
 

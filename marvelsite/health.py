@@ -11,21 +11,16 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.http import JsonResponse
 
 from characters import store
-from characters.store.errors import PyMongoError
 from marvelsite.breaker import breaker_for
-from marvelsite.db_errors import describe, is_selection_timeout
+from marvelsite.db_errors import DATABASE_ERRORS, describe, is_selection_timeout
 from marvelsite.routing import READS
 
 logger = logging.getLogger(__name__)
-
-# What "the database is down" raises: Django's errors, and the MongoDB driver's, which
-# django-mongodb-backend lets through unwrapped.
-DATABASE_ERRORS = (DatabaseError, InterfaceError, PyMongoError)
 
 _expected_migrations: set[tuple[str, str]] | None = None
 

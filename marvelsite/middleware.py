@@ -26,8 +26,13 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 
 from marvelsite.breaker import breaker_for
-from marvelsite.db_errors import describe, is_rejected_request, is_selection_timeout, is_transient
-from marvelsite.health import DATABASE_ERRORS
+from marvelsite.db_errors import (
+    DATABASE_ERRORS,
+    describe,
+    is_rejected_request,
+    is_selection_timeout,
+    is_transient,
+)
 from marvelsite.routing import alias_for, is_public_read, reading_from
 
 logger = logging.getLogger(__name__)

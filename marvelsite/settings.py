@@ -320,7 +320,7 @@ LOGGING = {
     },
     "filters": {
         "disallowed_host": {"()": "marvelsite.log.DisallowedHostAsWarning"},
-        "mask_secrets": {"()": "characters.ingest.masking.MaskSecretsFilter"},
+        "mask_secrets": {"()": "marvelsite.redaction.MaskSecretsFilter"},
     },
     "handlers": {
         "stdout": {

@@ -10,7 +10,8 @@
 - 401 and 409 are not retried: they raise :class:`MarvelAuthError` / :class:`MarvelRequestError`
   with Marvel's own code and message.
 - Secrets never reach a log line or an exception message: ``apikey`` and ``hash`` are masked
-  in every URL this module or urllib3 logs (``masking``, installed by settings.LOGGING).
+  in every URL this module or urllib3 logs (``marvelsite.redaction``, installed by
+  settings.LOGGING).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from characters.ingest.masking import mask_secrets, remember_secrets
 from characters.ingest.records import (
     Envelope,
     InvalidEnvelope,
@@ -34,6 +34,7 @@ from characters.ingest.records import (
     parse_envelope,
     parse_results,
 )
+from marvelsite.redaction import mask_secrets, remember_secrets
 
 logger = logging.getLogger(__name__)
 

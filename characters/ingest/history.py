@@ -17,10 +17,10 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from characters.ingest.importer import ImportStats
-from characters.ingest.masking import mask_secrets
+from characters.ingest.stats import ImportStats
 from characters.models import ImportLock, ImportRun
-from marvelsite.health import DATABASE_ERRORS
+from marvelsite.db_errors import DATABASE_ERRORS
+from marvelsite.redaction import mask_secrets
 
 SECRET_OPTIONS = ("public_key", "private_key")
 

@@ -24,7 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from characters.models import ImportLock
-from marvelsite.health import DATABASE_ERRORS
+from marvelsite.db_errors import DATABASE_ERRORS
 
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0

@@ -223,9 +223,18 @@ def parse_modified(value: object) -> datetime | None:
         parsed = parsed.replace(tzinfo=UTC)
     if is_unknown_date(parsed):
         return None
-    # MongoDB stores milliseconds: keep what both backends can round-trip.
-    parsed = parsed.astimezone(UTC)
-    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+    return to_milliseconds(parsed)
+
+
+def to_milliseconds(value: datetime | None) -> datetime | None:
+    """`value` as aware UTC at millisecond precision (what MongoDB keeps, so what both
+    backends round-trip); a naive value is taken as UTC."""
+    if value is None:
+        return None
+    if value.utcoffset() is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def comic_id_from_uri(uri: object) -> int:

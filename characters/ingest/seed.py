@@ -33,7 +33,6 @@ from characters.ingest.lock import (
     ImportRunning,
     acquire_import_lock,
 )
-from characters.ingest.masking import mask_secrets
 from characters.ingest.recordings import (
     BUNDLED_DATASET,
     DEFAULT_MAX_BYTES,
@@ -43,8 +42,9 @@ from characters.ingest.recordings import (
 from characters.ingest.records import ParsedPage, Skipped
 from characters.models import RowChanged
 from characters.store.errors import BulkWriteError, InvalidDocument, OperationFailure
-from marvelsite.db_errors import chain, describe, is_transient
-from marvelsite.health import DATABASE_ERRORS, DatabaseNotReady, wait_for_database
+from marvelsite.db_errors import DATABASE_ERRORS, chain, describe, is_transient
+from marvelsite.health import DatabaseNotReady, wait_for_database
+from marvelsite.redaction import mask_secrets
 from marvelsite.transactions import transaction_lifetime
 
 # A page that meets a transient database error (an election, the network) is tried again for

@@ -12,7 +12,8 @@ from pymongo.errors import (
 )
 
 from characters.models import Character
-from marvelsite.db_errors import configured_secrets, describe, is_transient, mask_credentials
+from marvelsite.db_errors import describe, is_transient
+from marvelsite.redaction import configured_secrets, mask_secrets
 
 
 @pytest.mark.django_db
@@ -98,7 +99,7 @@ def test_long_descriptions_are_cut_and_whitespace_folded():
     ],
 )
 def test_credentials_are_masked(text, masked):
-    assert mask_credentials(text) == masked
+    assert mask_secrets(text) == masked
 
 
 def test_the_configured_database_passwords_are_masked_anywhere():
@@ -109,7 +110,7 @@ def test_the_configured_database_passwords_are_masked_anywhere():
     secrets = configured_secrets(databases)
     assert secrets == {"Pa%24%24word-1", "Pa$$word-1", "plain-pw"}
     text = "login Pa$$word-1 refused; tried plain-pw"
-    assert mask_credentials(text, secrets) == "login *** refused; tried ***"
+    assert mask_secrets(text, secrets) == "login *** refused; tried ***"
 
 
 @pytest.mark.parametrize(

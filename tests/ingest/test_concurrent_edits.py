@@ -90,12 +90,12 @@ class EditAfterReading(Importer):
         self.character_id = character_id
         self.plans = 0
 
-    def _plan(self, records, result):
-        plan = super()._plan(records, result)
+    def read(self, records):
+        stored = super().read(records)
         self.plans += 1
         if self.plans == 1:
             edit_description(self.character_id, EDITED)
-        return plan
+        return stored
 
 
 def test_an_edit_after_the_pages_reads_survives_it(raw_characters):
@@ -125,12 +125,12 @@ class EditInsideTheWrite(Importer):
         self.acknowledged = None
         self.editor = None
 
-    def _write(self, plan, log_entries):
+    def _write_rows(self, plan, log_entries):
         if self.editor is None:
             self.editor = threading.Thread(target=self._edit)
             self.editor.start()
             self.editor.join(timeout=3)  # SQLite: it waits for our write lock
-        super()._write(plan, log_entries)
+        super()._write_rows(plan, log_entries)
 
     def _edit(self):
         try:
@@ -223,8 +223,8 @@ def test_a_page_not_applied_is_written_on_the_retry(raw_characters, monkeypatch)
     class FailsBeforeCommit(Importer):
         failed = False
 
-        def _write(self, plan, log_entries):
-            super()._write(plan, log_entries)
+        def _write_rows(self, plan, log_entries):
+            super()._write_rows(plan, log_entries)
             if not self.failed:
                 self.failed = True
                 raise AnswerLost("the transaction failed before its commit")

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from characters.ingest.history import prune
+from characters.ingest.records import to_milliseconds
 from characters.ingest.seed import SeedError, SeedOptions, seed
 from characters.models import ImportLock, ImportRun
 from tests.support.manage import run_manage
@@ -26,7 +27,7 @@ def small_file(records_file):
 def test_a_run_is_recorded_with_its_counters(small_file):
     now = timezone.now()
     # BSON dates keep milliseconds: compare with the start truncated the same way.
-    before = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    before = to_milliseconds(now)
     stats = seed(SeedOptions(source="file", path=small_file, page_size=5))
     run = ImportRun.objects.get()
     assert run.outcome == ImportRun.SUCCEEDED
