@@ -26,25 +26,20 @@ class OTPConfig(AppConfig):
         fix_device_lookup()
 
 
-class MongoAdminConfig(OTPAdminConfig):
-    default_auto_field = OBJECT_ID_AUTO_FIELD
+def with_object_ids(name: str, config: type[AppConfig]) -> type[AppConfig]:
+    """`config` with ObjectId primary keys for its app's models (settings name it by its dotted
+    path, marvelsite.apps.<name>)."""
+    attrs = {
+        "default_auto_field": OBJECT_ID_AUTO_FIELD,
+        "__module__": __name__,
+        "__qualname__": name,
+    }
+    return type(name, (config,), attrs)
 
 
-class MongoAuthConfig(AuthConfig):
-    default_auto_field = OBJECT_ID_AUTO_FIELD
-
-
-class MongoContentTypesConfig(ContentTypesConfig):
-    default_auto_field = OBJECT_ID_AUTO_FIELD
-
-
-class MongoAxesConfig(AxesConfig):
-    default_auto_field = OBJECT_ID_AUTO_FIELD
-
-
-class MongoTOTPConfig(TOTPConfig):
-    default_auto_field = OBJECT_ID_AUTO_FIELD
-
-
-class MongoStaticConfig(StaticConfig):
-    default_auto_field = OBJECT_ID_AUTO_FIELD
+MongoAdminConfig = with_object_ids("MongoAdminConfig", OTPAdminConfig)
+MongoAuthConfig = with_object_ids("MongoAuthConfig", AuthConfig)
+MongoContentTypesConfig = with_object_ids("MongoContentTypesConfig", ContentTypesConfig)
+MongoAxesConfig = with_object_ids("MongoAxesConfig", AxesConfig)
+MongoTOTPConfig = with_object_ids("MongoTOTPConfig", TOTPConfig)
+MongoStaticConfig = with_object_ids("MongoStaticConfig", StaticConfig)

@@ -144,39 +144,35 @@ def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
             "MONGODB_URI must start with mongodb:// or mongodb+srv:// "
             f"(got {uri.split('://', 1)[0]!r}://...)."
         )
-    given_options = {name.lower() for name in parse_qs(urlsplit(uri).query)}
     return {
         "ENGINE": MONGODB_ENGINE,
         # The whole connection string goes to MongoClient.
         "HOST": uri,
         "NAME": env.get("MONGODB_NAME") or "marvel",
-        # MongoClient keyword options override the URI's, so only fill in what it leaves out.
         "OPTIONS": {
-            **{
-                name: value
-                for name, value in MONGODB_DEFAULT_OPTIONS.items()
-                if name.lower() not in given_options
-            },
+            **left_to_us(MONGODB_DEFAULT_OPTIONS, uri),
             **tls_options(env),
             "readPreference": "primary",
         },
     }
 
 
+def left_to_us(options: Mapping, uri: str) -> dict:
+    """`options` but those the URI sets: MongoClient's keyword options override the URI's, so
+    only fill in what it leaves out."""
+    given = {name.lower() for name in parse_qs(urlsplit(uri).query)}
+    return {name: value for name, value in options.items() if name.lower() not in given}
+
+
 def public_reads_settings(default: Mapping) -> dict:
     """The "reads" alias (marvelsite/routing.py): the same MongoDB database, read with
     primaryPreferred so public pages keep reading from a secondary during an election."""
-    given_options = {name.lower() for name in parse_qs(urlsplit(default["HOST"]).query)}
     return {
         **default,
         "ENGINE": "marvelsite.mongodb_reads",  # reads the server version from any member too
         "OPTIONS": {
             **default["OPTIONS"],
-            **{
-                name: value
-                for name, value in MONGODB_READS_OPTIONS.items()
-                if name.lower() not in given_options
-            },
+            **left_to_us(MONGODB_READS_OPTIONS, default["HOST"]),
             "readPreference": "primaryPreferred",
         },
     }

@@ -4,6 +4,23 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+# Every character read ends in one of these.
+CHARACTER_OUTCOMES = (
+    "characters_created",
+    "characters_updated",
+    "characters_unchanged",
+    "characters_skipped",
+)
+# The counters of rows written.
+WRITES = (
+    "characters_created",
+    "characters_updated",
+    "comics_created",
+    "comics_updated",
+    "links_created",
+    "links_deleted",
+)
+
 
 @dataclass
 class ImportStats:
@@ -29,23 +46,14 @@ class ImportStats:
 
     @property
     def characters_read(self) -> int:
-        return (
-            self.characters_created
-            + self.characters_updated
-            + self.characters_unchanged
-            + self.characters_skipped
-        )
+        return self._sum(CHARACTER_OUTCOMES)
 
     @property
     def writes(self) -> int:
-        return (
-            self.characters_created
-            + self.characters_updated
-            + self.comics_created
-            + self.comics_updated
-            + self.links_created
-            + self.links_deleted
-        )
+        return self._sum(WRITES)
+
+    def _sum(self, names: tuple[str, ...]) -> int:
+        return sum(getattr(self, name) for name in names)
 
     def as_dict(self) -> dict:
         data = asdict(self)
