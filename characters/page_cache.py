@@ -14,7 +14,7 @@ writes.
 - Counts: a list's count is kept per filter (the caller's canonical key for it) and version
   in the same cache, for MARVELSITE_COUNT_CACHE_SECONDS (default 60; 0 counts on every
   request), whatever the page cache does: on MongoDB a count reads one index key per row
-  counted (40-50 ms at 105,000 characters), and every page, sort and process-local rendering
+  counted, and every page, sort and process-local rendering
   of a filter shares it.
 The canonical URL ignores unknown query parameters, so `?utm_source=x` reuses the cached page.
 The pages do not vary by user or cookie, so one copy serves everyone.
