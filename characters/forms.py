@@ -118,8 +118,9 @@ class CharacterFilterForm(forms.Form):
         if self.search_too_long:
             # Its own text, cut and still too long: never the plain list's cached page, and
             # one cache entry for every search that starts the same.
-            return [("q", self.search_shown + "…")]
-        pairs = [("q", self.search)] if self.search else []
+            pairs = [("q", self.search_shown + "…")]
+        else:
+            pairs = [("q", self.search)] if self.search else []
         if self.with_image:
             pairs.append(("image", "1"))
         return pairs

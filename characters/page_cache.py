@@ -80,13 +80,15 @@ def release() -> str:
     files' manifest. Part of every ETag, so a deploy that changes how pages look is not answered
     with a 304 for the old page (and its old, gone, stylesheet) until the catalogue changes."""
     root = Path(settings.BASE_DIR)
+    code = (root / "characters").rglob("*.py")  # the store's and the ingest's too
     sources = sorted((root / "templates").rglob("*.html")) + sorted(
-        (root / "characters").glob("*.py")
+        path for path in code if "migrations" not in path.parts
     )
     manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
     hashed = hashlib.sha256()
     for path in [*sources, *([manifest] if manifest.is_file() else [])]:
-        hashed.update(path.name.encode() + b"\0" + path.read_bytes())
+        name = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
+        hashed.update(name.encode() + b"\0" + path.read_bytes())
     return hashed.hexdigest()[:16]
 
 

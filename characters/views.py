@@ -194,9 +194,10 @@ class ComicDetailView(CachedPageMixin, CardsMixin, DetailView):
     model = Comic
 
     def get_context_data(self, **kwargs):
+        version = self.card_version()  # before the cast: its cards are kept under it
         issues = self.object.same_series(SERIES_ISSUES_SHOWN + 1)  # one more: "and more"
         return super().get_context_data(
-            cards=cards(self.object.cast(), self.card_version()),
+            cards=cards(self.object.cast(), version),
             series_issues=issues[:SERIES_ISSUES_SHOWN],
             more_issues=len(issues) > SERIES_ISSUES_SHOWN,
             **kwargs,

@@ -18,7 +18,7 @@ URL_PASSWORD = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*
 # password=..., apikey: ..., "hash": "..." in query strings, reprs and messages.
 SECRET_VALUE = re.compile(
     r"""(?P<key>\b(?:password|passwd|pwd|secret|token|apikey|api_key|private_key|hash)['"]?\s*[=:]\s*['"]?)"""
-    r"""[^&\s'",)}<>]+""",
+    r"""[^&\s'")]+""",  # to the value's end, as both old maskers read it at the least
     re.I,
 )
 _remembered: set[str] = set()

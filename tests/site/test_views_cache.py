@@ -230,3 +230,12 @@ def test_a_release_that_changes_the_pages_changes_every_etag(client, settings, t
         assert client.get("/characters/", HTTP_IF_NONE_MATCH=first).status_code == 200
     finally:
         page_cache.release.cache_clear()
+
+
+def test_a_too_long_search_keeps_its_image_flag_apart(client):
+    make_many(30)
+    too_long = "/characters/?q=" + "x" * 300
+    assert client.get(too_long)["X-Page-Cache"] == "miss"
+    with_image = client.get(too_long + "&image=1")
+    assert with_image["X-Page-Cache"] == "miss"  # not the page without the flag
+    assert with_image["ETag"] != client.get(too_long)["ETag"]
