@@ -10,6 +10,7 @@ times under its sha256: the original size and the two sizes pages show ("card" a
 import datetime as dt
 import hashlib
 import io
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -132,7 +133,18 @@ def store(prepared: Prepared, storage=None) -> str:
             content = ContentFile(file.data)
             content.content_type = file.content_type
             storage.save(name, content)
+        else:
+            mark_stored_now(name, storage)
     return prepared.sha256
+
+
+def mark_stored_now(name: str, storage) -> None:
+    """The same bytes stored again: they count as new, so a sweep leaves them for its grace
+    period while the save that takes them commits."""
+    if hasattr(storage, "mark_stored_now"):
+        storage.mark_stored_now(name)
+    else:
+        os.utime(storage.path(name))
 
 
 def delete_upload(sha256: str, storage=None) -> None:
@@ -194,8 +206,12 @@ def sweep_orphans(
         if now - max(storage.get_modified_time(name) for name in names) < grace:
             young.append(sha256)
             continue
-        # Read again just before: a save may have taken these very bytes since the first read.
+        # Read again just before: a save may have taken these very bytes since the first read
+        # (its store() marked them stored now, before its commit).
         if characters.filter(image_upload=sha256).exists():
+            continue
+        if now - max(storage.get_modified_time(name) for name in names) < grace:
+            young.append(sha256)
             continue
         if not dry_run:
             for name in names:

@@ -148,3 +148,13 @@ def test_the_files_a_crash_left_behind_are_swept_and_no_longer_served(
     assert list(result.swept) == [sha256]
     assert files_of(sha256) == []
     assert client.get(url).status_code == 404
+
+
+def test_the_same_bytes_uploaded_again_are_not_swept(shown_and_unused):
+    _, unused = shown_and_unused
+    # An editor uploads the unused image's very bytes: store() finds them stored (no new
+    # file) and marks them stored now, so the sweep leaves them while the save commits.
+    assert stored((0, 200, 0)) == unused
+    result = images.sweep_orphans()
+    assert unused in result.young
+    assert len(files_of(unused)) == 3
