@@ -61,14 +61,14 @@ import json
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.test import Client
-from characters.models import Character, Comic
+from characters.models import Character, CharacterComic, Comic
 from characters.views import CharacterListView
-Link = Character.comics.through
 total = Character.objects.count()
 # The last pages the list serves (IndexedPaginator stops at max_pages).
 pages = CharacterListView.paginator_class(Character.objects.ordered("name"), 24).num_pages
 busiest = Character.objects.order_by("-comics_available", "id").first()
-crowded = Link.objects.values("comic_id").annotate(n=Count("id")).order_by("-n", "comic_id")[0]
+links = CharacterComic.objects
+crowded = links.values("comic_id").annotate(n=Count("id")).order_by("-n", "comic_id")[0]
 User = get_user_model()
 admin = User.objects.filter(username="bench").first() or User.objects.create_superuser(
     "bench", "bench@example.com", None)
@@ -77,7 +77,7 @@ client.force_login(admin)
 print(json.dumps({
     "characters": total,
     "comics": Comic.objects.count(),
-    "links": Link.objects.count(),
+    "links": links.count(),
     "deep_page": max(1, pages - 1),
     "pages": pages,
     "character": busiest.get_absolute_url(),

@@ -138,8 +138,8 @@ def _setup(backend: str, data_dir: str) -> Counter:
 
 
 def _clear() -> None:
-    from characters.ingest.importer import Link
     from characters.models import Character, Comic
+    from characters.models import CharacterComic as Link
 
     Link.objects.all().delete()
     Character.objects.all().delete()
@@ -151,8 +151,9 @@ def _rows(page_size: int) -> tuple[list, list, list]:
     the importer maps them."""
     from django.utils import timezone
 
-    from characters.ingest.importer import Link, character_row, comic_row
+    from characters.ingest.importer import character_row, comic_row
     from characters.ingest.recordings import BUNDLED_DATASET, RecordingSource
+    from characters.models import CharacterComic as Link
 
     characters, comics, links = [], {}, []
     now = timezone.now()
@@ -173,8 +174,8 @@ def _counts(comics: list, characters: list, links: list) -> dict:
 
 def _baseline(page_size: int) -> dict:
     """SQLite: same input, same rows, plain bulk inserts: no reads, no comparisons."""
-    from characters.ingest.importer import Link
     from characters.models import Character, Comic
+    from characters.models import CharacterComic as Link
 
     comics, characters, links = _rows(page_size)
     Comic.objects.bulk_create(comics)
@@ -295,8 +296,8 @@ def _measure(counter: Counter, raw: RawMongo | None, action, *args) -> dict:
 def worker(backend: str, repeat: int, page_size: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-seed-") as data_dir:
         counter = _setup(backend, data_dir)
-        from characters.ingest.importer import Link
         from characters.models import Character, Comic
+        from characters.models import CharacterComic as Link
 
         tables = [model._meta.db_table for model in (Comic, Character, Link)]
         raw = RawMongo(counter) if backend == "mongodb" else None

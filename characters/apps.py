@@ -3,8 +3,9 @@ from django.core import checks
 
 
 class CharactersConfig(AppConfig):
-    # No default_auto_field: the only auto primary key here is the M2M table's, which takes
-    # the backend's DEFAULT_AUTO_FIELD (BigAutoField on SQLite, ObjectIdAutoField on MongoDB).
+    # No default_auto_field: the only auto primary key here is the link model's
+    # (CharacterComic), which takes the backend's DEFAULT_AUTO_FIELD (BigAutoField on SQLite,
+    # ObjectIdAutoField on MongoDB).
     name = "characters"
     verbose_name = "Marvel characters"
 

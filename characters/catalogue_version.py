@@ -19,10 +19,13 @@ and tagged by, known without asking the database on every request.
 A bump in this process forgets the kept version at once (models.catalogue_version_bumped).
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
@@ -30,8 +33,10 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
 from characters import store
 from characters.models import CatalogueVersion
 from characters.store.errors import InvalidOperation, OperationFailure, PyMongoError
-from characters.store.mongo import ClusterTime
 from marvelsite.routing import READS
+
+if TYPE_CHECKING:  # a type only: the driver stays behind the store
+    from characters.store.mongo import ClusterTime
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,13 @@
-"""The one place search knows the backend: how a name token is looked up and indexed.
+"""Search tokens as a field: how a name token is looked up (Django compiles the lookup per
+backend, as_sql / as_mql) and where its index lives; the store makes and reads the index.
 
 `Character.name_tokens` (characters/search.py makes them) is filtered with
 `name_tokens__has_token="spider"`, equality on one token, which an index serves on both:
 
 - MongoDB: the array field itself, under a multikey index {name_tokens, sort_name, id}: a
   token's matches come out in name order, read from the index with tight bounds.
-- SQLite: a side table of (token, character_id) rows with an index, kept by triggers from the
-  JSON array.
+- SQLite: a side table of (token, sort_name, character_id) rows with an index, kept by
+  triggers from the JSON array.
 The index is made and read by the store (characters/store/: ensure_token_index,
 token_window); this module keeps the field, its lookup and the names.
 

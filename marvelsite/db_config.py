@@ -21,8 +21,9 @@ MONGODB_ENGINE = "django_mongodb_backend"
 # - connectTimeoutMS 2000 (pymongo: 20000): a member that has not accepted a connection within
 #   2 s on a cluster network is down; also bounds each monitor's heartbeat.
 # - serverSelectionTimeoutMS 5000 (pymongo: 30000) on "default": how long the admin, writes,
-#   migrations and probes wait for a primary; an election takes about 10-12 s, so an admin
-#   save during one gets a 503 with Retry-After rather than holding a thread for it.
+#   migrations and probes wait for a primary; an election takes longer (electionTimeoutMillis
+#   is 10 s), so an admin save during one gets a 503 with Retry-After rather than holding a
+#   thread for it.
 # - serverSelectionTimeoutMS 2000 on "reads": any member will do, so during an election a
 #   secondary is chosen at once; waiting longer only holds a thread during a full outage.
 # - socketTimeoutMS 5000 on "reads" (pymongo: none): a page's query takes milliseconds; one
@@ -124,12 +125,12 @@ def database_settings(env: Mapping[str, str], base_dir: Path) -> dict:
                 # a write transaction takes its lock at BEGIN instead of failing when it upgrades.
                 # Each kept connection caches up to 32 MB of pages (SQLite's default is 2 MB):
                 # a page's comic titles are random reads all over a large catalogue's tables
-                # (1.4x the CPU per list page at 100x the bundled set with 2 MB, 1.0x with 32 MB).
-                # The WAL is copied back after 10,000 pages (40 MB), not 1,000: an import
-                # page's commit dirties ~2,000 index pages at 30x the bundled set, so with the
+                # (docs/benchmarks.md, "Cost as the catalogue grows").
+                # The WAL is copied back after 10,000 pages (40 MB), not 1,000: an import page's
+                # commit dirties thousands of index pages on a large catalogue, so with the
                 # default every commit also ran a checkpoint (two fsyncs, every page written
                 # twice); now a checkpoint writes a page rewritten by several commits once
-                # (a 10x import wrote 992 -> 691 MB; docs/benchmarks.md).
+                # (docs/benchmarks.md, "Cost as the catalogue grows").
                 "init_command": (
                     f"PRAGMA journal_mode=WAL; PRAGMA cache_size=-{SQLITE_CACHE_KB}; "
                     f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}"

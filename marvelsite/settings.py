@@ -178,8 +178,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-# English only (no LocaleMiddleware): off, Django skips its translation machinery, about 6 % of
-# an uncached page's Python function calls (counted with cProfile on the list page).
+# English only (no LocaleMiddleware): off, Django skips its translation machinery on every
+# uncached page (python -m bench.cpu_profile shows its share).
 USE_I18N = False
 USE_TZ = True
 

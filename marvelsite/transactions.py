@@ -13,12 +13,6 @@ def has_transactions(using: str) -> bool:
     return store.for_alias(using).has_transactions()
 
 
-def in_mongodb_transaction(using: str) -> bool:
-    """Whether writes on `using` are inside a MongoDB transaction now, where any refused
-    write aborts the whole transaction (no savepoints to try again from)."""
-    return store.for_alias(using).aborts_on_refusal()
-
-
 def atomic(using: str):
     """All-or-nothing writes on `using`: a MongoDB transaction on a replica set, Django's
     atomic() elsewhere. A standalone mongod has no transactions: writes go unwrapped there."""

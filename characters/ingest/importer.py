@@ -52,7 +52,14 @@ from characters.ingest.plan import (
 )
 from characters.ingest.records import CharacterRecord, ParsedPage, to_milliseconds
 from characters.ingest.stats import ImportStats
-from characters.models import CatalogueVersion, Character, Comic, DeletedCharacter, RowChanged
+from characters.models import (
+    CatalogueVersion,
+    Character,
+    CharacterComic,
+    Comic,
+    DeletedCharacter,
+    RowChanged,
+)
 from marvelsite.transactions import atomic, has_transactions
 
 # Comics an import remembers between pages; see Importer.__init__.
@@ -60,7 +67,6 @@ KNOWN_COMICS = 100_000
 # A page whose rows another writer changed between its reads and its write transaction is read
 # and planned again at once, this many times in all; then seed() retries it with a pause.
 REPLANS = 4
-Link = Character.comics.through
 # The account admin log entries of `--overwrite-local-edits` are made by (inactive, no password).
 LOG_USERNAME = "seed_marvel"
 OVERWRITTEN = "Reset to Marvel's data by seed_marvel --overwrite-local-edits"
@@ -194,7 +200,7 @@ class Importer:
         links: dict[int, dict[int, object]] = {}
         if linked := [record.id for record in compared if record.id in characters]:
             for pk, character_id, comic_id in (
-                Link.objects.using(db)
+                CharacterComic.objects.using(db)
                 .filter(character_id__in=linked)
                 .order_by()
                 .values_list("pk", "character_id", "comic_id")
@@ -319,10 +325,10 @@ class Importer:
             digests = list(plan.digests.values())
             Character.objects.using(db).bulk_update(digests, ["marvel_digest", "version"])
         if plan.links_gone:
-            Link.objects.using(db).filter(pk__in=plan.links_gone).delete()
+            CharacterComic.objects.using(db).filter(pk__in=plan.links_gone).delete()
         if plan.links_new:
-            links = [Link(character_id=c, comic_id=k) for c, k in plan.links_new]
-            Link.objects.using(db).bulk_create(links)
+            links = [CharacterComic(character_id=c, comic_id=k) for c, k in plan.links_new]
+            CharacterComic.objects.using(db).bulk_create(links)
         if plan.tombstones_lifted:
             DeletedCharacter.objects.using(db).filter(id__in=plan.tombstones_lifted).delete()
         if log_entries:
@@ -351,7 +357,6 @@ __all__ = [
     "CHARACTER_FIELDS",
     "ImportStats",
     "Importer",
-    "Link",
     "character_row",
     "comic_row",
     "record_digest",

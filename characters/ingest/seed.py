@@ -322,7 +322,7 @@ def _settled(lock, using: str) -> float:
     """When (time.monotonic()) a stopped import we took the lock over from can no longer hold
     documents: its last transaction began before its next heartbeat, expires after the server's
     transaction lifetime, and is aborted by a periodic job that may come up to half a lifetime
-    later (measured: 63-68 s after a kill with the default 60 s; slower on a loaded machine).
+    later (docs/benchmarks.md, "Figures the other pages point to").
     Until then a page's write conflicts are retried whatever --db-retry says."""
     if lock.replaced is None:
         return 0.0

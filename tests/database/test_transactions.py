@@ -53,11 +53,13 @@ def test_nested_blocks_join_the_outer_one():
     assert not Character.objects.exists()
 
 
-def test_in_mongodb_transaction_says_when_a_refused_write_would_abort_everything(on_mongodb):
-    from marvelsite.transactions import has_transactions, in_mongodb_transaction
+def test_the_store_says_when_a_refused_write_would_abort_everything(on_mongodb):
+    from characters import store
+    from marvelsite.transactions import has_transactions
 
-    assert not in_mongodb_transaction("default")
+    default = store.for_alias("default")
+    assert not default.aborts_on_refusal()
     with atomic("default"):
         Character.objects.create(id=1, name="Written")
-        assert in_mongodb_transaction("default") == (on_mongodb and has_transactions("default"))
-    assert not in_mongodb_transaction("default")
+        assert default.aborts_on_refusal() == (on_mongodb and has_transactions("default"))
+    assert not default.aborts_on_refusal()

@@ -15,10 +15,10 @@ import pytest
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from characters.ingest.api import MarvelAPIError, MarvelClient, RetryPolicy
-from characters.ingest.importer import ImportStats
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_character, parse_results
 from characters.ingest.seed import Report, _import_page, is_refused
+from characters.ingest.stats import ImportStats
 from tests.support.manage import manage_in
 
 SURROGATE = "\ud800"

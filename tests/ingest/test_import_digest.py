@@ -9,8 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from characters import ownership
-from characters.ingest.importer import Importer, Link, record_digest
+from characters.ingest.importer import Importer, record_digest
 from characters.models import Character, Comic
+from characters.models import CharacterComic as Link
 from characters.page_cache import read_catalogue_version
 from tests.support.importer_runs import links_of, page, pages, raw_characters, reads, run, writes
 

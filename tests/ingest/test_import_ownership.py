@@ -11,8 +11,8 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError
 
-from characters.ingest.importer import Link
 from characters.models import Character, Comic, DeletedCharacter
+from characters.models import CharacterComic as Link
 from tests.support.seeded_files import IRON_MAN, THREE_D_MAN, raw_records, seed, write
 
 pytestmark = pytest.mark.django_db

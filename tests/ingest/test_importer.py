@@ -9,8 +9,9 @@ from django.db.models.query import QuerySet
 from django.test.utils import CaptureQueriesContext
 
 from characters.ingest import importer as importer_module
-from characters.ingest.importer import Importer, Link
+from characters.ingest.importer import Importer
 from characters.models import Character, Comic
+from characters.models import CharacterComic as Link
 from tests.support.importer_runs import links_of, page, pages, raw_characters, reads, run, writes
 
 __all__ = ["raw_characters"]  # the module fixture

@@ -8,10 +8,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 
-from characters.ingest.importer import Link
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.management.commands import seed_marvel
 from characters.models import Character, Comic
+from characters.models import CharacterComic as Link
 from marvelsite import health
 from tests.support.manage import run_manage
 from tests.support.marvel_data import require_shared

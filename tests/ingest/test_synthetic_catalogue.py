@@ -13,13 +13,12 @@ from django.core.management import call_command
 from django.db.models import Count
 
 from bench import synthetic_catalogue
-from characters.models import Character, Comic
+from characters.models import Character, CharacterComic, Comic
 from characters.search import Query
 
 ROOT = Path(__file__).resolve().parents[2]
 
 BUNDLED = ROOT / "characters" / "data" / "characters.json.gz"
-Link = Character.comics.through
 
 
 def read(folder: Path) -> list[dict]:
@@ -139,10 +138,12 @@ def test_seed_marvel_reads_it_and_search_finds_its_names(tmp_path, bundled):
     )
     assert Character.objects.count() == catalogue.characters
     assert Comic.objects.count() == catalogue.comics
-    assert Link.objects.count() == catalogue.links
+    assert CharacterComic.objects.count() == catalogue.links
     assert Character.objects.search("man").count() == bundled["names with man"]
     assert Character.objects.without_image().count() == bundled["no image"]
-    crowded = Link.objects.values("comic_id").annotate(n=Count("id")).order_by("-n").first()
+    crowded = (
+        CharacterComic.objects.values("comic_id").annotate(n=Count("id")).order_by("-n").first()
+    )
     assert crowded["n"] == max(bundled["casts"])
     out = io.StringIO()
     call_command("seed_marvel", "--path", str(tmp_path), "--json", "--db-wait", "1", stdout=out)

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from characters.ingest.importer import Importer, Link
+from characters.ingest.importer import Importer
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_results
+from characters.models import CharacterComic as Link
 
 WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "insert_", "update_", "delete_", "bulk_write")
 READ_WORDS = ("SELECT", "aggregate(", ".find(")
