@@ -201,14 +201,9 @@ def sweep_orphans(
     swept, young = {}, []
     for sha256 in sorted(set(stored) - in_use):
         names = [f"{FOLDER}/{sha256}/{name}" for name in storage.listdir(f"{FOLDER}/{sha256}")[1]]
-        if not names:
-            continue
-        if now - max(storage.get_modified_time(name) for name in names) < grace:
-            young.append(sha256)
-            continue
         # Read again just before: a save may have taken these very bytes since the first read
-        # (its store() marked them stored now, before its commit).
-        if characters.filter(image_upload=sha256).exists():
+        # (its store() marked them stored now, before its commit, so their age says so).
+        if not names or characters.filter(image_upload=sha256).exists():
             continue
         if now - max(storage.get_modified_time(name) for name in names) < grace:
             young.append(sha256)

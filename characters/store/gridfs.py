@@ -142,12 +142,9 @@ class GridFSStorage(Storage):
     get_created_time = get_modified_time
 
     def mark_stored_now(self, name):
-        """The newest file of this name counts as stored now (get_modified_time)."""
-        file = self._newest(name)
-        if file is not None:
-            self._collection("files").update_one(
-                {"_id": file["_id"]}, {"$set": {"uploadDate": dt.datetime.now(dt.UTC)}}
-            )
+        """This name's files count as stored now (get_modified_time): one round trip."""
+        now = dt.datetime.now(dt.UTC)
+        self._collection("files").update_many({"filename": name}, {"$set": {"uploadDate": now}})
 
     def size(self, name):
         file = self._newest(name)
