@@ -176,10 +176,6 @@ class CharacterChangeList(IndexedChangeList):
             character.linked_count = counts.get(character.pk, 0)
 
 
-def linked_comic_ids(character_id: int) -> list[int]:
-    return CharacterComic.objects.comic_ids_by_character([character_id]).get(character_id, [])
-
-
 def _marvel_value(value) -> str:
     """A short reading of Marvel's value of a group, for the change form."""
     if isinstance(value, list) and all(isinstance(v, int) for v in value):
@@ -660,7 +656,7 @@ class CharacterAdmin(KeptCountMixin, OwnershipAdminMixin, admin.ModelAdmin):
             # reads character.comics.all() from here, through the links' character_id index,
             # instead of a query that MongoDB answers by joining every comic to the links.
             character._prefetched_objects_cache = {
-                "comics": Comic.objects.filter(id__in=linked_comic_ids(character.pk))
+                "comics": Comic.objects.filter(id__in=character.comic_ids())
             }
         return character
 

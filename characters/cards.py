@@ -44,7 +44,7 @@ def cards(characters, version: str | None = None) -> list[Card]:
         return []
     rendered = rendered_cards((c.id for c in characters), version) if version else {}
     unrendered = [c.id for c in characters if c.id not in rendered]
-    comics = Comic.objects.titles_by_character(unrendered) if unrendered else {}
+    comics = Comic.objects.titles_by_character(unrendered)  # no query for none
     found = []
     for character in characters:
         if character.id in rendered:
