@@ -127,17 +127,17 @@ import json
 from django.db import connection
 from django.db.models import Count
 from django.templatetags.static import static
-from characters.models import Character, Comic
+from characters.models import Character, CharacterComic, Comic
 from characters.views import CharacterListView
 total = Character.objects.count()
 pages = max(1, -(-total // CharacterListView.paginate_by))
 busiest = Character.objects.order_by("-comics_available", "id").first()
-through = Character.comics.through
-by_cast = through.objects.values("comic_id").annotate(n=Count("id")).order_by("-n", "comic_id")
+links = CharacterComic.objects
+by_cast = links.values("comic_id").annotate(n=Count("id")).order_by("-n", "comic_id")
 print(json.dumps({
     "characters": total,
     "comics": Comic.objects.count(),
-    "links": through.objects.count(),
+    "links": links.count(),
     "deep_page": max(1, pages - 1),
     "character": busiest.get_absolute_url(),
     "comic": Comic.objects.get(pk=by_cast[0]["comic_id"]).get_absolute_url(),

@@ -33,7 +33,13 @@ from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import quote_etag
 
 from characters import catalogue_version
-from characters.models import CatalogueVersion, Character, Comic, catalogue_version_bumped
+from characters.models import (
+    CatalogueVersion,
+    Character,
+    CharacterComic,
+    Comic,
+    catalogue_version_bumped,
+)
 
 
 def read_catalogue_version() -> str:
@@ -56,9 +62,7 @@ def connect_signals() -> None:
     for model in (Character, Comic):
         post_save.connect(bump_catalogue_version, sender=model, dispatch_uid=f"version-{model}")
         post_delete.connect(bump_catalogue_version, sender=model, dispatch_uid=f"version-d{model}")
-    m2m_changed.connect(
-        bump_after_link_change, sender=Character.comics.through, dispatch_uid="version-links"
-    )
+    m2m_changed.connect(bump_after_link_change, sender=CharacterComic, dispatch_uid="version-links")
     catalogue_version_bumped.connect(catalogue_version.forget, dispatch_uid="version-forget")
 
 
