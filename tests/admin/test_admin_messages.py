@@ -1,6 +1,7 @@
 """marvelsite/admin_messages.py: messages work in the admin, and public pages set none up."""
 
 import pytest
+from django.urls import set_script_prefix
 
 from tests.support.page_data import make_character
 
@@ -21,3 +22,22 @@ def test_public_pages_set_up_no_message_storage(client):
     assert response.status_code == 200
     assert not hasattr(response.wsgi_request, "_messages")
     assert list(response.context["messages"]) == []
+
+
+@pytest.fixture
+def script_prefix():
+    """Requests as served under /marvel (the test client, unlike WSGIHandler, does not set the
+    script prefix from SCRIPT_NAME itself)."""
+    set_script_prefix("/marvel/")
+    yield {"SCRIPT_NAME": "/marvel"}
+    set_script_prefix("/")
+
+
+def test_the_admin_shows_its_messages_under_a_script_prefix(admin_client, script_prefix):
+    make_character(7, "Thor")
+    url = "/admin/characters/character/7/delete/"
+    response = admin_client.post(url, {"post": "yes"}, **script_prefix)
+    assert response.status_code == 302
+    assert response["Location"] == "/marvel/admin/characters/character/"
+    changelist = admin_client.get("/admin/characters/character/", **script_prefix)
+    assert "was deleted successfully" in changelist.content.decode()
