@@ -10,7 +10,6 @@ from django.db import models
 from django.db.migrations.recorder import MigrationRecorder
 from django_mongodb_backend import transaction as mongodb_transaction
 from django_mongodb_backend.query import wrap_database_errors
-from django_mongodb_backend.queryset import RawQuerySet
 from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
 
@@ -37,6 +36,36 @@ def aggregate(connection, model, pipeline: list[dict]) -> list[dict]:
     # (101 documents unless asked) would only add a getMore round trip.
     rows = collection.aggregate(pipeline, session=connection.session, batchSize=ONE_BATCH)
     return list(rows)
+
+
+def instances(connection, model, documents: list[dict]) -> list:
+    """`model`'s instances made from pymongo's documents.
+
+    Workaround: UPSTREAM's raw rows (and the ORM's) hand each JSON value to json.dumps for
+    Django's JSONField to json.loads it back, and match every row's keys to fields anew. Here
+    a JSON value is taken as pymongo decoded it and every other field goes through the same
+    converters as the ORM's."""
+    fields = model._meta.concrete_fields
+    columns = [field.column for field in fields]
+    converting = []
+    for position, field in enumerate(fields):
+        if isinstance(field, models.JSONField) and field.decoder is None:
+            continue
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if converters:
+            converting.append((position, column, converters))
+    names = [field.attname for field in fields]
+    found = []
+    for document in documents:
+        values = [document.get(column) for column in columns]
+        for position, column, converters in converting:
+            value = values[position]
+            for converter in converters:
+                value = converter(value, column, connection)
+            values[position] = value
+        found.append(model.from_db(connection.alias, names, values))
+    return found
 
 
 class MongoStore(Store):
@@ -87,7 +116,9 @@ class MongoStore(Store):
         if start:
             pipeline.append({"$skip": start})
         pipeline.append({"$limit": stop - start})
-        return list(RawQuerySet(pipeline, model=rows.model, using=rows.db))
+        return instances(
+            self.connection, rows.model, aggregate(self.connection, rows.model, pipeline)
+        )
 
     # --- the catalogue version (characters/catalogue_version.py) ---------------------------
     @staticmethod
