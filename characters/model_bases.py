@@ -171,7 +171,25 @@ class IndexedQuerySet(DerivedFieldsQuerySet):
     def count(self) -> int:
         return store.of(self).count(self)
 
-    def window(self, start: int, stop: int) -> list:
+    def window(self, start: int, stop: int, count: int | None = None) -> list:
         """`list(self[start:stop])`, read in the ordering's index order (see the models'
-        Meta.indexes)."""
+        Meta.indexes).
+
+        `count`: the number of rows, when the caller knows it (a paginator). A window nearer
+        the end than the start is then read from the end, in the reversed ordering (the same
+        index walked backwards): both backends skip every row before a window, so the last
+        page of many costs what the first does. Only where the ordering ends with the
+        primary key: reversed, a total order is the exact reverse sequence.
+        """
+        if count is not None and 0 <= count - stop < start and self.ends_with_pk():
+            return store.of(self).window(self.reverse(), count - stop, count - start)[::-1]
         return store.of(self).window(self, start, stop)
+
+    def ends_with_pk(self) -> bool:
+        """Whether the ordering (order_by, else the model's) ends with the primary key."""
+        ordering = self.query.order_by or (
+            self.model._meta.ordering if self.query.default_ordering else ()
+        )
+        last = ordering[-1] if ordering else None
+        pk = self.model._meta.pk
+        return isinstance(last, str) and last.lstrip("-") in ("pk", pk.name, pk.attname)

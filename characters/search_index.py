@@ -75,7 +75,8 @@ class TokenOrdered:
     def __getattr__(self, name):
         return getattr(self.rows, name)
 
-    def window(self, start: int, stop: int) -> list:
+    def window(self, start: int, stop: int, count: int | None = None) -> list:
+        """Read forward whatever `count` says (a search's matches are few pages)."""
         return token_window(self.rows, self.token, start, stop)
 
 

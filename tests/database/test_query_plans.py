@@ -115,6 +115,30 @@ def test_pages_and_admin_are_index_served_and_flat(measure, django_db_blocker):
         assert large[url] <= small[url] + 50, (url, small[url], large[url])
 
 
+def test_a_page_costs_its_distance_to_the_nearer_end(client):
+    """A deep page is read from the end (IndexedQuerySet.window with the count): the last
+    pages examine about as many index keys as the first, the middle one the most."""
+    make_catalogue(SIZES[1])
+    pages = SIZES[1] // 24 + 1
+
+    def keys(page):
+        response, plans = with_plans(partial(client.get, f"/characters/?page={page}"))
+        assert response.status_code == 200
+        windows = [  # the page's rows, not its count
+            plan
+            for plan in plans
+            if plan.collection == "characters_character"
+            and any("$sort" in stage for stage in plan.command.get("pipeline", []))
+        ]
+        assert len(windows) == 1, [plan.command for plan in plans]
+        return windows[0].keys_examined
+
+    first, middle, last = keys(1), keys(pages // 2), keys(pages)
+    assert keys(pages - 1) <= first + 24, (first, keys(pages - 1))
+    assert last <= first + 24, (first, last)
+    assert middle > 10 * first, (first, middle)
+
+
 @pytest.fixture(scope="module")
 def seed_page():
     raw = json.loads(gzip.decompress(BUNDLED_DATASET.read_bytes()))["data"]["results"]

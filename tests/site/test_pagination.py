@@ -1,11 +1,14 @@
-"""Numbered pagination: a deep page is two clicks away, rel=prev/next kept, the page cap said."""
+"""Numbered pagination: a deep page is two clicks away, rel=prev/next kept, the page cap said;
+a page past the middle, read from the end, has the same rows as read from the start."""
 
+import datetime as dt
 import re
 
 import pytest
 
+from characters.models import Character
 from characters.paging import IndexedPaginator
-from tests.support.page_data import make_many
+from tests.support.page_data import make_character, make_many
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +72,31 @@ def test_the_page_cap_is_said_where_it_applies(client, monkeypatch):
     fewer = client.get("/characters/", {"q": "hero 0"})  # 99 of them: 5 pages, capped too
     assert "(72 of 99 characters)" in nav(fewer)
     assert "Only the first" not in client.get("/characters/", {"q": "hero 00"}).content.decode()
+
+
+@pytest.mark.parametrize(
+    "ordering",
+    [
+        ("sort_name", "id"),
+        ("-comics_available", "id"),  # ties on the first key
+        ("modified", "-id"),  # unknown dates (null) among them
+        ("-modified", "pk"),
+    ],
+)
+def test_a_window_read_from_the_end_has_the_rows_read_from_the_start(ordering):
+    for n in range(1, 51):
+        modified = None if n % 4 == 0 else dt.datetime(2014, 1, 1 + n % 9, tzinfo=dt.UTC)
+        make_character(n, f"Hero {n % 13}", comics_available=n % 5, modified=modified)
+    rows = Character.objects.order_by(*ordering)
+    everything = [c.id for c in rows]
+    for start in range(0, 50, 6):
+        stop = min(start + 10, 50)
+        assert [c.id for c in rows.window(start, stop, count=50)] == everything[start:stop]
+
+
+def test_only_an_ordering_that_ends_with_the_key_is_read_from_the_end():
+    """With ties left, the reversed order need not be the exact reverse sequence."""
+    assert Character.objects.all().ends_with_pk()  # the model's ordering
+    assert Character.objects.order_by("-sort_name", "-pk").ends_with_pk()
+    assert not Character.objects.order_by("-comics_available").ends_with_pk()
+    assert not Character.objects.order_by().ends_with_pk()

@@ -58,12 +58,13 @@ RECORDER = CommandRecorder()
 @dataclass
 class Plan:
     """One command's plan: its collection, whether anything scanned a whole collection, and
-    how many documents it examined (its own and those of every $lookup)."""
+    how many documents and index keys it examined (its own and those of every $lookup)."""
 
     collection: str
     command: dict
     scans: list[str] = field(default_factory=list)
     docs_examined: int = 0
+    keys_examined: int = 0
 
 
 def _walk(node, plan: Plan, path: str = "") -> None:
@@ -76,6 +77,8 @@ def _walk(node, plan: Plan, path: str = "") -> None:
             plan.scans.append(f"{node['collectionScans']} $lookup collection scans at {path}")
         if isinstance(node.get("totalDocsExamined"), int):
             plan.docs_examined += node["totalDocsExamined"]
+        if isinstance(node.get("totalKeysExamined"), int):
+            plan.keys_examined += node["totalKeysExamined"]
         for key, value in node.items():
             if key != "rejectedPlans":
                 _walk(value, plan, f"{path}.{key}")
