@@ -105,6 +105,7 @@ def main() -> int:
                 "home /": "/",
                 "list first page": "/characters/",
                 "list deep page": f"/characters/?page={info['deep_page']}",
+                "list middle page": f"/characters/?page={info['middle_page']}",
                 "search": "/characters/?q=man",
                 "character": info["character"],
                 "comic": info["comic"],

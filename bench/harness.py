@@ -139,6 +139,7 @@ print(json.dumps({
     "comics": Comic.objects.count(),
     "links": links.count(),
     "deep_page": max(1, pages - 1),
+    "middle_page": max(1, pages // 2),
     "character": busiest.get_absolute_url(),
     "comic": Comic.objects.get(pk=by_cast[0]["comic_id"]).get_absolute_url(),
     "static": static("css/site.css"),
