@@ -359,12 +359,16 @@ def summarize(records, wall: float, expect=(200,)) -> dict:
     }
 
 
-def measure(port, path, options, *, headers=None, pids=(), expect=(200,)) -> dict:
+def measure(
+    port, path, options, *, headers=None, pids=(), database_pid=None, expect=(200,)
+) -> dict:
     """`options.requests` GETs of `path` by `options.concurrency` clients (at most
     `options.max_seconds`), after `options.warmup` unmeasured ones; summarized, with the
     server's CPU time per request ("cpu_ms", warm-up included) when `pids` are given: unlike
-    throughput, hardly moved by other work on the machine."""
+    throughput, hardly moved by other work on the machine. With `database_pid` (one of
+    `pids`: mongod), also its share of it ("database_cpu_ms")."""
     spent = cpu_seconds(pids)
+    database_spent = cpu_seconds([database_pid]) if database_pid else 0.0
     load = Load(
         port,
         [group(path, [path], options.concurrency, headers=headers)],
@@ -376,6 +380,9 @@ def measure(port, path, options, *, headers=None, pids=(), expect=(200,)) -> dic
     if pids:
         served = figures["count"] + options.warmup
         figures["cpu_ms"] = (cpu_seconds(pids) - spent) * 1000 / max(1, served)
+        if database_pid:
+            database = cpu_seconds([database_pid]) - database_spent
+            figures["database_cpu_ms"] = database * 1000 / max(1, served)
     return figures
 
 
