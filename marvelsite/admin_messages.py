@@ -1,17 +1,9 @@
 """Django's messages, for the admin only: the public pages show none, and setting up their
 storage (a signed cookie and the session) cost every public page, cached hits included."""
 
-from functools import cache
-
 from django.contrib.messages.middleware import MessageMiddleware
-from django.urls import get_script_prefix, reverse
 
-
-@cache
-def admin_path_info() -> str:
-    """Where the admin's paths start, after the script prefix (request.path_info): reversed
-    once per process, as reverse() costs a cached page's hit more than this whole middleware."""
-    return "/" + reverse("admin:index").removeprefix(get_script_prefix())
+from marvelsite.routing import admin_path_info
 
 
 class AdminMessageMiddleware(MessageMiddleware):

@@ -10,21 +10,36 @@ Without the alias (SQLite, or the test settings) everything uses "default".
 
 import contextlib
 import contextvars
+import functools
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 READS = "reads"
 
 _reading_publicly = contextvars.ContextVar("reading_publicly", default=False)
 
 
+@functools.cache
+def admin_path_info() -> str:
+    """Where the admin's paths start after the script prefix (request.path_info): reversed
+    once per URLconf, as reverse() costs a cached page's hit more than its middleware."""
+    return "/" + reverse("admin:index").removeprefix(get_script_prefix())
+
+
+def _forget_admin_path(setting, **kwargs) -> None:
+    if setting == "ROOT_URLCONF":
+        admin_path_info.cache_clear()
+
+
+setting_changed.connect(_forget_admin_path, dispatch_uid="routing-forget-admin-path")
+
+
 def is_public_read(request) -> bool:
     """A GET or HEAD of anything but the admin."""
-    return request.method in ("GET", "HEAD") and not request.path_info.startswith(
-        reverse("admin:index")
-    )
+    return request.method in ("GET", "HEAD") and not request.path_info.startswith(admin_path_info())
 
 
 def alias_for(request) -> str:

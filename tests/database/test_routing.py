@@ -6,6 +6,7 @@ real gunicorn: tests/database/test_outage.py."""
 import pytest
 from django.db import DEFAULT_DB_ALIAS
 from django.test import RequestFactory
+from django.urls import set_script_prefix
 
 from characters.models import Character
 from marvelsite.db_config import database_settings, public_reads_settings
@@ -30,6 +31,18 @@ ROUTER = PublicReadsRouter()
 )
 def test_public_reads_are_gets_outside_the_admin(method, path, public):
     assert is_public_read(RequestFactory().generic(method, path)) is public
+
+
+def test_the_admin_is_told_apart_under_a_script_prefix_too():
+    """Served under /marvel: request.path_info is "/admin/...", reverse() "/marvel/admin/"."""
+    set_script_prefix("/marvel/")
+    try:
+        admin = RequestFactory().get("/admin/characters/character/", SCRIPT_NAME="/marvel")
+        public = RequestFactory().get("/characters/", SCRIPT_NAME="/marvel")
+        assert is_public_read(admin) is False
+        assert is_public_read(public) is True
+    finally:
+        set_script_prefix("/")
 
 
 def test_the_router_reads_where_the_request_says_and_writes_to_the_primary():
