@@ -128,6 +128,7 @@ from django.db import connection
 from django.db.models import Count
 from django.templatetags.static import static
 from characters.models import Character, CharacterComic, Comic
+from characters.paging import MAX_PAGES
 from characters.views import CharacterListView
 total = Character.objects.count()
 pages = max(1, -(-total // CharacterListView.paginate_by))
@@ -139,7 +140,7 @@ print(json.dumps({
     "comics": Comic.objects.count(),
     "links": links.count(),
     "deep_page": max(1, pages - 1),
-    "middle_page": max(1, pages // 2),
+    "middle_page": max(1, min(pages, MAX_PAGES) // 2),
     "character": busiest.get_absolute_url(),
     "comic": Comic.objects.get(pk=by_cast[0]["comic_id"]).get_absolute_url(),
     "static": static("css/site.css"),

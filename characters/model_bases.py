@@ -177,9 +177,15 @@ class IndexedQuerySet(DerivedFieldsQuerySet):
 
         `count`: the number of rows, when the caller knows it (a paginator). A window nearer
         the end than the start is then read from the end, in the reversed ordering (the same
-        index walked backwards): both backends skip every row before a window, so the last
-        page of many costs what the first does. Only where the ordering ends with the
+        index walked backwards): both backends skip every row before a window, so a page near
+        the end costs what one near the start does. Only where the ordering ends with the
         primary key: reversed, a total order is the exact reverse sequence.
+
+        The count must be the rows' own. A kept count is per catalogue version, and every
+        write changes the version, the admin's in its transaction and an import page's right
+        after its commit: in between (or until a failed bump is made again) a count off by k
+        moves the pages read from the end by k rows, as a forward read's last page misses or
+        gains them.
         """
         if count is not None and 0 <= count - stop < start and self.ends_with_pk():
             return store.of(self).window(self.reverse(), count - stop, count - start)[::-1]

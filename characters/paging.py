@@ -62,11 +62,12 @@ class IndexedPaginator(Paginator):
 
     A page costs its distance to the nearer end: both backends walk every index key before
     the rows they return (MongoDB's $skip, SQLite's OFFSET), and a page past the middle is
-    read from the end (IndexedQuerySet.window with the count). Still, page 2,000 of a
-    105,000-row list costs 2,000 times page 1. Only the first `max_pages` pages are served
-    (`num_pages` stops there; a later number is out of range as Django's paginators have
-    it); `count` stays the number of rows and `truncated` says there are more than the pages
-    reach: a search, a filter or the reversed sort reach the others.
+    read from the end (IndexedQuerySet.window with the count), which helps lists of fewer
+    than twice `max_pages` pages: in a longer one every page served is nearer the start, and
+    the last one served costs `max_pages` times the first. Only the first `max_pages` pages
+    are served (`num_pages` stops there; a later number is out of range as Django's
+    paginators have it); `count` stays the number of rows and `truncated` says there are
+    more than the pages reach: a search, a filter or the reversed sort reach the others.
     """
 
     max_pages = MAX_PAGES

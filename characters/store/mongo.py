@@ -49,7 +49,7 @@ def instances(connection, model, documents: list[dict]) -> list:
     columns = [field.column for field in fields]
     converting = []
     for position, field in enumerate(fields):
-        if isinstance(field, models.JSONField) and field.decoder is None:
+        if isinstance(field, models.JSONField) and _json_as_decoded(field):
             continue
         column = field.get_col(model._meta.db_table)
         converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
@@ -66,6 +66,12 @@ def instances(connection, model, documents: list[dict]) -> list:
             values[position] = value
         found.append(model.from_db(connection.alias, names, values))
     return found
+
+
+def _json_as_decoded(field) -> bool:
+    """Whether Django would give a JSON value back as pymongo decoded it: Django's own
+    from_db_value and no custom decoder."""
+    return field.decoder is None and (type(field).from_db_value is models.JSONField.from_db_value)
 
 
 class MongoStore(Store):

@@ -5,6 +5,8 @@ import datetime as dt
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from characters.models import Character
 from characters.paging import IndexedPaginator
@@ -100,3 +102,20 @@ def test_only_an_ordering_that_ends_with_the_key_is_read_from_the_end():
     assert Character.objects.order_by("-sort_name", "-pk").ends_with_pk()
     assert not Character.objects.order_by("-comics_available").ends_with_pk()
     assert not Character.objects.order_by().ends_with_pk()
+
+
+@pytest.mark.sqlite("the statement SQLite is sent")
+def test_a_window_past_the_middle_is_read_backwards_from_the_end():
+    make_many(50)
+    rows = Character.objects.order_by("sort_name", "id")
+    with CaptureQueriesContext(connection) as sent:
+        near_end = rows.window(40, 48, count=50)
+        near_start = rows.window(2, 10, count=50)
+    backwards, forwards = (query["sql"] for query in sent.captured_queries)
+    assert "DESC" in backwards, backwards
+    assert "LIMIT 8 OFFSET 2" in backwards, backwards  # 50 - 48, not 40
+    assert "DESC" not in forwards, forwards
+    assert "LIMIT 8 OFFSET 2" in forwards, forwards
+    everything = [c.id for c in rows]
+    assert [c.id for c in near_end] == everything[40:48]
+    assert [c.id for c in near_start] == everything[2:10]
