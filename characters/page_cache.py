@@ -23,12 +23,14 @@ The pages do not vary by user or cookie, so one copy serves everyone.
 import functools
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import quote_etag
 
@@ -40,6 +42,9 @@ from characters.models import (
     Comic,
     catalogue_version_bumped,
 )
+from marvelsite.breaker import breaker_for
+from marvelsite.db_errors import DATABASE_ERRORS
+from marvelsite.routing import alias_for, reading_from
 
 
 def read_catalogue_version() -> str:
@@ -121,55 +126,122 @@ def kept_count(
     return count
 
 
+@dataclass(frozen=True)
+class PageKeys:
+    """A page's ETag and cache key, for one catalogue version: both of its canonical URL
+    (the path and the view's canonical query string)."""
+
+    etag: str
+    key: str
+
+    @classmethod
+    def of(cls, view_class, request, version: str) -> "PageKeys":
+        url = f"{request.path}?{view_class.canonical_query(request)}"
+        etag = quote_etag(digest(f"{release()}:{version}:{url}"))
+        return cls(etag=etag, key=f"page:{digest(url)}:{version}")
+
+
+def kept_response(keys: PageKeys, request, seconds: int) -> HttpResponse | None:
+    """The answer to a GET of a cached page, rendering nothing: 304 when the client's copy is
+    current, else the page kept for this version; None when it must be rendered."""
+    response = get_conditional_response(request, etag=keys.etag)
+    if response is None:  # the client's copy, if any, is not current
+        hit = cache.get(keys.key)
+        if hit is None:
+            return None
+        content, content_type = hit
+        response = HttpResponse(content, content_type=content_type)
+        response["X-Page-Cache"] = "hit"
+    return CachedPageMixin.tag(response, keys.etag, seconds)
+
+
 class CachedPageMixin:
     """Serve a GET from the cache when its canonical URL was rendered for the current catalogue,
-    tag it for HTTP caches, and answer a conditional GET for the current version with 304."""
+    tag it for HTTP caches, and answer a conditional GET for the current version with 304.
+    (PageCacheMiddleware answers the same before the rest of the stack; this is the same
+    answer where it did not, then the rendering and keeping.)"""
 
     _catalogue_version: str | None = None
 
-    def canonical_query(self) -> str:
+    @classmethod
+    def canonical_query(cls, request) -> str:
         """The query string that selects this page; the list page overrides it."""
         return ""
 
     def catalogue_version(self) -> str:
-        """Read once per request: the page cache and the list's kept count share it."""
+        """Read once per request (by PageCacheMiddleware, if it looked the page up): the page
+        cache and the list's kept count share it."""
         if self._catalogue_version is None:
-            self._catalogue_version = read_catalogue_version()
+            read = getattr(self.request, "catalogue_version", None)
+            self._catalogue_version = read if read is not None else read_catalogue_version()
         return self._catalogue_version
 
     def dispatch(self, request, *args, **kwargs):
         seconds = cache_seconds()
         if seconds <= 0 or request.method not in ("GET", "HEAD"):
             return super().dispatch(request, *args, **kwargs)
-        version = self.catalogue_version()
-        url = f"{request.path}?{self.canonical_query()}"
-        etag = quote_etag(digest(f"{release()}:{version}:{url}"))
-        response = get_conditional_response(request, etag=etag)
-        if response is not None:  # the client's copy is current
-            return self.tag(response, etag, seconds)
-        key = f"page:{digest(url)}:{version}"
-        hit = cache.get(key)
-        if hit is not None:
-            content, content_type = hit
-            response = HttpResponse(content, content_type=content_type)
-            response["X-Page-Cache"] = "hit"
-            return self.tag(response, etag, seconds)
+        keys = PageKeys.of(type(self), request, self.catalogue_version())
+        kept = kept_response(keys, request, seconds)
+        if kept is not None:
+            return kept
         response = super().dispatch(request, *args, **kwargs)
         if response.status_code == 200 and not response.streaming:
 
             def store(rendered):
-                cache.set(key, (rendered.content, rendered["Content-Type"]), seconds)
+                cache.set(keys.key, (rendered.content, rendered["Content-Type"]), seconds)
 
             if hasattr(response, "add_post_render_callback"):
                 response.add_post_render_callback(store)
             else:
                 store(response)
             response["X-Page-Cache"] = "miss"
-            self.tag(response, etag, seconds)
+            self.tag(response, keys.etag, seconds)
         return response
 
     @staticmethod
     def tag(response, etag: str, seconds: int):
         response["ETag"] = etag
         patch_cache_control(response, public=True, max_age=seconds)
+        return response
+
+
+class PageCacheMiddleware:
+    """Answers a GET of a kept page (or a 304 for it) before the sessions, CSRF, auth and the
+    URL's view: the pages do not vary by user or cookie, and on a hit that stack cost more
+    than the rest of the response. Outside it (settings.MIDDLEWARE) only what every response
+    gets: the security headers, X-Frame-Options and the control-character cleaning. Anything
+    else, a miss included, goes on to the view, which renders and keeps it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.kept(request)
+        return self.get_response(request) if response is None else response
+
+    @staticmethod
+    def kept(request) -> HttpResponse | None:
+        seconds = cache_seconds()
+        if seconds <= 0 or request.method not in ("GET", "HEAD"):
+            return None
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return None
+        view_class = getattr(match.func, "view_class", None)
+        if view_class is None or not issubclass(view_class, CachedPageMixin):
+            return None
+        alias = alias_for(request)
+        if breaker_for(alias).refusal():
+            return None  # the stack answers, as for any page while the breaker is open
+        try:
+            with reading_from(alias):  # as the view would read it
+                version = read_catalogue_version()
+        except DATABASE_ERRORS:
+            return None  # the view reads it again, where the stack answers the failure
+        request.resolver_match = match  # what the metrics name the request by
+        request.catalogue_version = version  # a miss's view renders for it
+        response = kept_response(PageKeys.of(view_class, request, version), request, seconds)
+        if response is not None:
+            response["Content-Length"] = str(len(response.content))  # as CommonMiddleware
         return response

@@ -121,8 +121,9 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
     def filters(self) -> CharacterFilterForm:
         return CharacterFilterForm(self.request.GET)
 
-    def canonical_query(self) -> str:
-        return canonical_list_query(self.request.META.get("QUERY_STRING", ""))
+    @classmethod
+    def canonical_query(cls, request) -> str:
+        return canonical_list_query(request.META.get("QUERY_STRING", ""))
 
     def get_queryset(self):
         return self.filters.characters().counted_with(self.tier_count)

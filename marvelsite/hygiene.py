@@ -58,4 +58,6 @@ class ControlCharactersMiddleware:
             and has_control_bytes(response.content)
         ):
             response.content = CONTROL_BYTES.sub(b"", response.content)
+            if response.has_header("Content-Length"):  # set inside (CommonMiddleware)
+                response["Content-Length"] = str(len(response.content))
         return response

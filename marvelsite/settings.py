@@ -103,15 +103,16 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "marvelsite.csp_header.CSPMiddleware",  # django-csp's, its header built once
     "django_permissions_policy.PermissionsPolicyMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "marvelsite.hygiene.ControlCharactersMiddleware",  # no control characters in any page
+    # A kept page answered here: what is above applies to it, what is below is not needed.
+    "characters.page_cache.PageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() (marvelsite/otp.py)
     "marvelsite.admin_messages.AdminMessageMiddleware",  # messages on the admin only
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Inside CommonMiddleware, which then measures the cleaned body's Content-Length.
-    "marvelsite.hygiene.ControlCharactersMiddleware",  # no control characters in any page
     "marvelsite.middleware.DatabaseUnavailableMiddleware",  # database down -> friendly 503
     "axes.middleware.AxesMiddleware",  # a locked-out login -> 429 (marvelsite/login_throttle.py)
 ]

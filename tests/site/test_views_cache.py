@@ -239,3 +239,68 @@ def test_a_too_long_search_keeps_its_image_flag_apart(client):
     with_image = client.get(too_long + "&image=1")
     assert with_image["X-Page-Cache"] == "miss"  # not the page without the flag
     assert with_image["ETag"] != client.get(too_long)["ETag"]
+
+
+# --- a kept page answered before the rest of the stack (PageCacheMiddleware) ---------------
+
+
+def without_early_answers(settings):
+    """The same site without PageCacheMiddleware: the view answers from the cache itself."""
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("PageCacheMiddleware")]
+
+
+@pytest.mark.parametrize(
+    "url", ["/characters/?page=2", "/characters/1/hero-001/", "/comics/100000/"]
+)
+def test_a_kept_page_is_answered_before_the_view(client, monkeypatch, url):
+    make_many(30, comics_each=4)
+    first = client.get(url)
+    assert first["X-Page-Cache"] == "miss"
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the view was asked for a kept page")
+
+    for view in ("CharacterListView", "CharacterDetailView", "ComicDetailView"):
+        monkeypatch.setattr(f"characters.views.{view}.dispatch", unreachable)
+    second = Client().get(url)
+    assert second["X-Page-Cache"] == "hit"
+    assert second.content == first.content
+    assert not hasattr(second.wsgi_request, "session")  # the stack below was not run
+    etag = second["ETag"]
+    assert Client().get(url, headers={"if-none-match": etag}).status_code == 304
+
+
+def test_an_early_answer_has_the_headers_the_view_gives(client, settings):
+    make_many(30, comics_each=4)
+    url = "/characters/1/hero-001/"
+    client.get(url)
+    early = Client().get(url)
+    without_early_answers(settings)
+    late = Client().get(url)
+    assert early["X-Page-Cache"] == late["X-Page-Cache"] == "hit"
+    assert dict(early.headers) == dict(late.headers)
+    assert early.content == late.content
+    assert early["X-Frame-Options"] == "DENY"
+    assert int(early["Content-Length"]) == len(early.content)
+
+
+def test_an_early_answer_is_cleaned_of_control_characters_too(client):
+    make_character(7, "Thor\x00", description="God\x07 of thunder.")
+    first = client.get("/characters/7/thor/")
+    second = Client().get("/characters/7/thor/")
+    assert second["X-Page-Cache"] == "hit"
+    for response in (first, second):
+        assert b"\x00" not in response.content
+        assert b"\x07" not in response.content
+        assert int(response["Content-Length"]) == len(response.content)
+
+
+def test_while_the_breaker_is_open_the_stack_answers(client, monkeypatch):
+    """A kept page is not answered around the circuit breaker: the stack's 503 stands."""
+    make_many(30)
+    client.get("/characters/")
+    from marvelsite import breaker
+
+    monkeypatch.setattr(breaker.CircuitBreaker, "refusal", lambda self: 5.0)
+    response = Client().get("/characters/")
+    assert response.status_code == 503
