@@ -191,6 +191,10 @@ class IndexedQuerySet(DerivedFieldsQuerySet):
             return store.of(self).window(self.reverse(), count - stop, count - start)[::-1]
         return store.of(self).window(self, start, stop)
 
+    def by_pk(self, pk):
+        """The row with this primary key, or None: one indexed read (the store's)."""
+        return store.of(self).by_pk(self, pk)
+
     def ends_with_pk(self) -> bool:
         """Whether the ordering (order_by, else the model's) ends with the primary key."""
         ordering = self.query.order_by or (

@@ -172,7 +172,18 @@ class CharacterListView(CachedPageMixin, CardsMixin, ListView):
 # --- one character, one comic ---------------------------------------------------------------
 
 
-class CharacterDetailView(CachedPageMixin, CardsMixin, DetailView):
+class ByPkMixin:
+    """DetailView's object read by its primary key alone (IndexedQuerySet.by_pk)."""
+
+    def get_object(self, queryset=None):
+        rows = self.get_queryset() if queryset is None else queryset
+        found = rows.by_pk(self.kwargs[self.pk_url_kwarg])
+        if found is None:
+            raise Http404(f"No {rows.model._meta.verbose_name} with that id.")
+        return found
+
+
+class CharacterDetailView(CachedPageMixin, CardsMixin, ByPkMixin, DetailView):
     model = Character
 
     def get(self, request, *args, **kwargs):
@@ -191,7 +202,7 @@ class CharacterDetailView(CachedPageMixin, CardsMixin, DetailView):
         )
 
 
-class ComicDetailView(CachedPageMixin, CardsMixin, DetailView):
+class ComicDetailView(CachedPageMixin, CardsMixin, ByPkMixin, DetailView):
     model = Comic
 
     def get_context_data(self, **kwargs):

@@ -26,6 +26,11 @@ class Store:
         """`list(rows[start:stop])`, read in the ordering's index order."""
         raise NotImplementedError
 
+    def by_pk(self, rows, pk):
+        """The row of `rows` with this primary key, or None."""
+        found = list(rows.filter(pk=pk).order_by()[:1])
+        return found[0] if found else None
+
     def version_token(self, model) -> str:
         """The `token` of `model`'s row 1 ("" without one; CatalogueVersion): one indexed read,
         written out, as the ORM's query building costs more than the query; logged and

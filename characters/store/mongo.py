@@ -126,6 +126,21 @@ class MongoStore(Store):
             self.connection, rows.model, aggregate(self.connection, rows.model, pipeline)
         )
 
+    def by_pk(self, rows, pk):
+        """Workaround: UPSTREAM compiles a primary-key lookup as any query, and makes its row
+        through the backend's converters: for `rows` without a filter of their own, a fixed
+        pipeline and instances() instead (a detail page's one read)."""
+        query = rows.query
+        if query.where or query.select_related or query.annotations or query.extra:
+            return super().by_pk(rows, pk)
+        if query.is_sliced or query.combinator or query.is_empty():
+            return super().by_pk(rows, pk)
+        model = rows.model
+        pipeline = [{"$match": {model._meta.pk.column: model._meta.pk.to_python(pk)}}]
+        documents = aggregate(self.connection, model, [*pipeline, {"$limit": 1}])
+        found = instances(self.connection, model, documents)
+        return found[0] if found else None
+
     # --- the catalogue version (characters/catalogue_version.py) ---------------------------
     @staticmethod
     def _version_pipeline(model) -> list[dict]:

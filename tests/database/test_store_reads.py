@@ -51,3 +51,16 @@ def test_a_window_makes_the_same_instances_as_the_orm():
     hero.refresh_from_db()
     assert hero.version == found.version
     assert hero.urls == found.urls
+
+
+def test_a_row_by_its_key_is_the_orms():
+    Character.objects.create(id=1, name="Hero", urls=[{"type": "wiki", "url": "https://x.test"}])
+    Comic.objects.create(id=3, title="Issue #1")
+    for model, pk in ((Character, 1), (Comic, 3)):
+        found = model.objects.by_pk(pk)
+        assert field_values(found) == field_values(model.objects.get(pk=pk))
+        assert not found._state.adding
+    assert Character.objects.by_pk(2) is None
+    # A queryset's own filter is kept (read through the ORM).
+    assert Character.objects.filter(name="Villain").by_pk(1) is None
+    assert Character.objects.filter(name="Hero").by_pk(1).name == "Hero"
