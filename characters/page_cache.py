@@ -158,8 +158,8 @@ def kept_response(keys: PageKeys, request, seconds: int) -> HttpResponse | None:
 class CachedPageMixin:
     """Serve a GET from the cache when its canonical URL was rendered for the current catalogue,
     tag it for HTTP caches, and answer a conditional GET for the current version with 304.
-    (PageCacheMiddleware answers the same before the rest of the stack; this is the same
-    answer where it did not, then the rendering and keeping.)"""
+    (PageCacheMiddleware gives the same answers before the rest of the stack; where it looked
+    the page up and missed, this only renders and keeps it.)"""
 
     _catalogue_version: str | None = None
 
@@ -180,10 +180,12 @@ class CachedPageMixin:
         seconds = cache_seconds()
         if seconds <= 0 or request.method not in ("GET", "HEAD"):
             return super().dispatch(request, *args, **kwargs)
-        keys = PageKeys.of(type(self), request, self.catalogue_version())
-        kept = kept_response(keys, request, seconds)
-        if kept is not None:
-            return kept
+        keys = getattr(request, "page_keys", None)  # PageCacheMiddleware looked it up
+        if keys is None:
+            keys = PageKeys.of(type(self), request, self.catalogue_version())
+            kept = kept_response(keys, request, seconds)
+            if kept is not None:
+                return kept
         response = super().dispatch(request, *args, **kwargs)
         if response.status_code == 200 and not response.streaming:
 
@@ -241,7 +243,8 @@ class PageCacheMiddleware:
             return None  # the view reads it again, where the stack answers the failure
         request.resolver_match = match  # what the metrics name the request by
         request.catalogue_version = version  # a miss's view renders for it
-        response = kept_response(PageKeys.of(view_class, request, version), request, seconds)
+        request.page_keys = PageKeys.of(view_class, request, version)  # and keeps it under
+        response = kept_response(request.page_keys, request, seconds)
         if response is not None:
             response["Content-Length"] = str(len(response.content))  # as CommonMiddleware
         return response

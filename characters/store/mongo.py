@@ -68,6 +68,12 @@ def instances(connection, model, documents: list[dict]) -> list:
     return found
 
 
+def _documents_as_stored(query) -> bool:
+    """Whether the query's rows are its collection's documents as stored: no join, annotation
+    or extra select, so instances() can make them."""
+    return not (query.select_related or query.annotations or query.extra)
+
+
 def _json_as_decoded(field) -> bool:
     """Whether Django would give a JSON value back as pymongo decoded it: Django's own
     from_db_value and no custom decoder."""
@@ -106,7 +112,7 @@ class MongoStore(Store):
         and fetches only the rows returned. Querysets with joins or annotations are sliced as
         usual."""
         query = rows.query
-        if query.select_related or query.annotations or query.extra:
+        if not _documents_as_stored(query):
             return list(rows[start:stop])
         if query.is_empty() or stop <= start:  # MongoDB refuses {$limit: 0}
             return []
@@ -131,14 +137,13 @@ class MongoStore(Store):
         through the backend's converters: for `rows` without a filter of their own, a fixed
         pipeline and instances() instead (a detail page's one read)."""
         query = rows.query
-        if query.where or query.select_related or query.annotations or query.extra:
+        if query.where or query.is_sliced or query.combinator or query.is_empty():
             return super().by_pk(rows, pk)
-        if query.is_sliced or query.combinator or query.is_empty():
+        if not _documents_as_stored(query):
             return super().by_pk(rows, pk)
-        model = rows.model
-        pipeline = [{"$match": {model._meta.pk.column: model._meta.pk.to_python(pk)}}]
-        documents = aggregate(self.connection, model, [*pipeline, {"$limit": 1}])
-        found = instances(self.connection, model, documents)
+        model, key = rows.model, rows.model._meta.pk
+        pipeline = [{"$match": {key.column: key.to_python(pk)}}, {"$limit": 1}]
+        found = instances(self.connection, model, aggregate(self.connection, model, pipeline))
         return found[0] if found else None
 
     # --- the catalogue version (characters/catalogue_version.py) ---------------------------
