@@ -7,7 +7,8 @@ Every place that prints or logs a database error uses it: seed_marvel, wait_for_
 /readyz and the 503 middleware. `is_transient()` reads the same chain to tell an election or a
 network error (worth another try) from a real failure; `is_selection_timeout()` a database no
 member of which answered; `is_rejected_request()` a request the server answered with a refusal
-(bad input: a bug to see, not an outage).
+(bad input: a bug to see, not an outage); `is_write_conflict()` a transaction that met another
+writer's (or, under cache pressure, the storage engine's) rollback.
 """
 
 from collections.abc import Iterator
@@ -55,6 +56,8 @@ def describe(error: BaseException, *, longest: int = LONGEST) -> str:
     return described if len(described) <= longest else described[: longest - 1] + "…"
 
 
+WRITE_CONFLICT = 112
+
 # MongoDB server errors that a later try may not meet: elections and shutdowns (no primary,
 # not writable, stepped down, interrupted), the network, and write conflicts in transactions.
 TRANSIENT_CODES = {
@@ -62,7 +65,7 @@ TRANSIENT_CODES = {
     7,  # HostNotFound
     89,  # NetworkTimeout
     91,  # ShutdownInProgress
-    112,  # WriteConflict
+    WRITE_CONFLICT,  # 112
     189,  # PrimarySteppedDown
     251,  # NoSuchTransaction (aborted under us, e.g. by an election)
     262,  # ExceededTimeLimit
@@ -94,6 +97,21 @@ def is_transient(error: BaseException) -> bool:
                 return True
         if type(link).__name__ == "OperationalError" and "database is locked" in str(link):
             return True
+    return False
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    """Whether a MongoDB transaction was rolled back by a write conflict: another transaction
+    wrote the same document or index key, or the storage engine ran short of cache for it."""
+    for link in chain(error):
+        if isinstance(link, OperationFailure) and (
+            link.code == WRITE_CONFLICT or (link.details or {}).get("codeName") == "WriteConflict"
+        ):
+            return True
+        if isinstance(link, BulkWriteError):
+            errors = (link.details or {}).get("writeErrors", [])
+            if any(item.get("code") == WRITE_CONFLICT for item in errors):
+                return True
     return False
 
 

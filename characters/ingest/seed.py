@@ -42,7 +42,13 @@ from characters.ingest.recordings import (
 from characters.ingest.records import ParsedPage, Skipped
 from characters.models import RowChanged
 from characters.store.errors import BulkWriteError, InvalidDocument, OperationFailure
-from marvelsite.db_errors import DATABASE_ERRORS, chain, describe, is_transient
+from marvelsite.db_errors import (
+    DATABASE_ERRORS,
+    chain,
+    describe,
+    is_transient,
+    is_write_conflict,
+)
 from marvelsite.health import DatabaseNotReady, wait_for_database
 from marvelsite.redaction import mask_secrets
 from marvelsite.transactions import transaction_lifetime
@@ -52,6 +58,11 @@ from marvelsite.transactions import transaction_lifetime
 DB_RETRY_SECONDS = 60.0
 SETTLE_MARGIN = 5.0  # seconds, for clocks of other hosts
 CONFLICT_ATTEMPTS = 3
+# A page of several records still meeting write conflicts after this many tries is written in
+# halves: a smaller transaction is what relieves cache pressure (mongod 6.0 reports it as a
+# WriteConflict, not TransactionTooLargeForCache, while other writes hold the cache) and what
+# gets the rest of a page past a row another transaction holds.
+SPLIT_AFTER_CONFLICTS = 4
 LOCK_WAIT_SECONDS = 300.0
 # What the server refuses for a page's size or one record's content, whenever it is tried:
 # the page is written in halves, and a record refused alone is skipped.
@@ -164,6 +175,10 @@ class Report:
     def retrying(self, page: ParsedPage | None, attempt: int, pause: float, reason: str) -> None:
         """A page (None: taking the import lock) met a transient database error (``reason``);
         it is tried again after ``pause`` seconds."""
+
+    def splitting(self, page: ParsedPage, halves: tuple[int, int], reason: str) -> None:
+        """A page the database refused, or whose write conflicts outlasted its tries
+        (``reason``), is written in two transactions of ``halves`` records."""
 
 
 def open_source(options: SeedOptions) -> Source:
@@ -351,13 +366,17 @@ def is_refused(error: BaseException) -> bool:
 
 
 def _import_page(importer: Importer, page: ParsedPage, budget: float, report: Report):
-    """Import ``page`` in one transaction. One the database refuses is imported in halves,
-    down to single records; a record refused alone moves to ``page.skipped`` with the reason
-    (the page keeps its size, so the resume offset stays right)."""
+    """Import ``page`` in one transaction. One the database refuses, or one of several records
+    whose write conflicts outlast SPLIT_AFTER_CONFLICTS tries, is imported in halves, down to
+    single records; a record refused alone moves to ``page.skipped`` with the reason (the page
+    keeps its size, so the resume offset stays right). A single record meeting conflicts is
+    tried for the whole budget: it is never skipped for another writer's sake."""
     try:
         return _with_retries(importer.import_page, page, budget, report)
     except Exception as exc:
-        if not is_refused(exc) or not page.records:
+        if not page.records or not (
+            is_refused(exc) or (is_write_conflict(exc) and len(page.records) > 1)
+        ):
             raise
         error = exc
     if len(page.records) == 1:
@@ -366,6 +385,7 @@ def _import_page(importer: Importer, page: ParsedPage, budget: float, report: Re
         page.skipped.append(Skipped(None, record.id, record.name, reason))
         return importer.import_page(page)  # counts the skips, writes nothing
     middle = len(page.records) // 2
+    report.splitting(page, (middle, len(page.records) - middle), describe(error, longest=300))
     first = replace(page, records=page.records[:middle])  # counts page.skipped once
     second = replace(page, records=page.records[middle:], skipped=[])
     result = ImportStats()
@@ -395,6 +415,21 @@ def _conflicts_persist(state) -> bool:
     return isinstance(error, IntegrityError) and state.attempt_number >= CONFLICT_ATTEMPTS
 
 
+def _split_instead(page: ParsedPage | None):
+    """A stop for a page of several records whose write conflicts outlast
+    SPLIT_AFTER_CONFLICTS tries: its caller writes it in halves."""
+
+    def stop(state) -> bool:
+        return (
+            page is not None
+            and len(page.records) > 1
+            and state.attempt_number >= SPLIT_AFTER_CONFLICTS
+            and is_write_conflict(state.outcome.exception())
+        )
+
+    return stop
+
+
 def _with_retries(work, page: ParsedPage | None, seconds: float, report: Report):
     """`work(page)`, tried again while it meets transient database errors, with exponential
     backoff and jitter, for up to `seconds`. A page's import is idempotent (read, compare,
@@ -406,7 +441,7 @@ def _with_retries(work, page: ParsedPage | None, seconds: float, report: Report)
 
     retrying = Retrying(
         retry=retry_if_exception(_retryable),
-        stop=stop_after_delay(seconds) | _conflicts_persist,
+        stop=stop_after_delay(seconds) | _conflicts_persist | _split_instead(page),
         wait=wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5),
         before_sleep=before_sleep,
         reraise=True,

@@ -12,7 +12,7 @@ from pymongo.errors import (
 )
 
 from characters.models import Character
-from marvelsite.db_errors import describe, is_transient
+from marvelsite.db_errors import describe, is_transient, is_write_conflict
 from marvelsite.redaction import configured_secrets, mask_secrets
 
 
@@ -143,6 +143,23 @@ def test_transient_errors_are_told_from_failures(error, transient):
     wrapped = chained(DatabaseError(), error)
     assert is_transient(error) is transient
     assert is_transient(wrapped) is transient
+
+
+@pytest.mark.parametrize(
+    ("error", "conflict"),
+    [
+        (OperationFailure("WriteConflict error", code=112), True),
+        (OperationFailure("conflict", details={"codeName": "WriteConflict"}), True),
+        (BulkWriteError({"writeErrors": [{"code": 112, "errmsg": "WriteConflict"}]}), True),
+        (OperationFailure("stepped down", code=189), False),
+        (OperationFailure("too large", code=388), False),
+        (BulkWriteError({"writeErrors": [{"code": 11000, "errmsg": "E11000 duplicate"}]}), False),
+        (ServerSelectionTimeoutError("No primary available for writes"), False),
+    ],
+)
+def test_write_conflicts_are_told_from_other_transient_errors(error, conflict):
+    assert is_write_conflict(error) is conflict
+    assert is_write_conflict(chained(DatabaseError(), error)) is conflict
 
 
 @pytest.mark.django_db

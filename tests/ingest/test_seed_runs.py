@@ -202,6 +202,49 @@ def test_an_import_outlasts_another_writer_holding_sqlite(env, expected, tmp_pat
     assert_complete(dump(env), expected)
 
 
+@pytest.mark.mongodb("its write conflicts")
+def test_a_page_is_written_around_a_row_another_transaction_holds(env, tmp_path):
+    # Another transaction holds the page's last character for longer than the page's tries:
+    # the page is written in halves down to that one record, which waits for the holder alone.
+    path = tmp_path / "held.json"
+    path.write_text(
+        json.dumps([{"id": i, "name": f"Held {i}", "description": "old"} for i in range(1, 9)])
+    )
+    assert finish(start_seed(env, "--path", str(path)))[0] == 0
+    path.write_text(
+        json.dumps([{"id": i, "name": f"Held {i}", "description": "new"} for i in range(1, 9)])
+    )
+    from characters.models import Character
+
+    connection.ensure_connection()
+    characters = connection.connection[env["MONGODB_NAME"]][Character._meta.db_table]
+    with connection.connection.start_session() as holder:
+        holder.start_transaction()
+        held = characters.update_one(
+            {"name": "Held 8"}, {"$set": {"description": "held"}}, session=holder
+        )
+        assert held.modified_count == 1
+        process = start_seed(env, "--path", str(path), "--db-retry", "120")
+        try:
+            deadline = time.monotonic() + 45  # mongod aborts the holder after 60 s
+            while characters.count_documents({"description": "new"}) < 7:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "the rest of the page was not written"
+                time.sleep(0.2)
+            assert process.poll() is None  # still waiting for the held record, not skipping it
+        finally:
+            holder.abort_transaction()
+        code, out, err = finish(process)
+    assert code == 0, err
+    counters = last_json(out)
+    assert (counters["characters_updated"], counters["characters_skipped"]) == (8, 0)
+    assert (counters["pages"], counters["errors"]) == (1, 0)
+    assert characters.count_documents({"description": "new"}) == 8
+    assert "(8 records) is written as 4 + 4 records" in err
+    assert "(2 records) is written as 1 + 1 records" in err
+    assert "WriteConflict" in err
+
+
 @pytest.mark.mongodb("a replica set's failover")
 def test_an_import_survives_killing_the_primary(tmp_path, expected):
     with ReplicaSet(members=3) as replica_set:

@@ -152,6 +152,15 @@ class Command(Report, BaseCommand):
                 )
             )
 
+    def splitting(self, page, halves, reason):
+        if self.verbosity >= 1:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"warning: page at offset {page.offset} ({len(page.records)} records) is "
+                    f"written as {halves[0]} + {halves[1]} records: {reason}"
+                )
+            )
+
     # --- output -----------------------------------------------------------------------------
 
     def _interactive(self) -> bool:
