@@ -28,12 +28,6 @@ class LinkQuerySet(models.QuerySet):
             found[character_id].append(comic_id)
         return {character_id: sorted(ids) for character_id, ids in found.items()}
 
-    def character_ids_of(self, comic_ids) -> list[int]:
-        """The ids of the characters in these comics (one comic id, or many), ascending."""
-        comic_ids = [comic_ids] if isinstance(comic_ids, int) else comic_ids
-        pairs = self._pairs("comic_id", comic_ids, "comic_id", "character_id")
-        return sorted({character_id for _, character_id in pairs})
-
     def replace(self, character, comic_ids) -> None:
         """Link `character` to exactly these comics, and make a new catalogue version when
         that changed anything: what `character.comics.set()` does, without its read of the

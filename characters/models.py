@@ -63,20 +63,16 @@ class ComicTitle(NamedTuple):
 
 class ComicQuerySet(IndexedQuerySet):
     def titles_by_character(self, character_ids) -> dict[int, list[ComicTitle]]:
-        """{character id: its comics by title} for many characters, in two indexed queries.
-
-        Links by character_id, then titles by comic id: on MongoDB a join would run one
-        $lookup per link row (twice the time for a page of cards); django-mongodb-backend
-        has no prefetch_related.
-        """
-        links = CharacterComic.objects.using(self.db).comic_ids_by_character(character_ids)
-        comic_ids = {comic_id for ids in links.values() for comic_id in ids}
-        titles = dict(store.of(self).pairs(Comic, "id", comic_ids, "id", "title"))
+        """{character id: its comics by title} for many characters: the links by character_id,
+        then the titles by comic id, both indexed (one command on MongoDB: the store's
+        pairs_through; django-mongodb-backend has no prefetch_related)."""
         found = defaultdict(list)
-        for character_id, ids in links.items():
-            comics = [ComicTitle(comic, titles[comic]) for comic in ids if comic in titles]
-            if comics:
-                found[character_id] = sorted(comics, key=lambda c: (c.title.casefold(), c.id))
+        for character_id, comic_id, title in store.of(self).pairs_through(
+            CharacterComic, "character_id", character_ids, "comic_id", Comic, "title"
+        ):
+            found[character_id].append(ComicTitle(comic_id, title))
+        for comics in found.values():
+            comics.sort(key=lambda c: (c.title.casefold(), c.id))
         return found
 
 
@@ -146,15 +142,14 @@ class Comic(DerivedFieldsModel, LocalIdModel):
         return rows.order_by("series_key", "issue_order", "id").window(0, limit)
 
     def cast(self) -> list["Character"]:
-        """The characters in this comic, by name, in two indexed queries: their ids from the
-        links' comic_id index, then the characters by id (a window: the store's rows, in no
-        order, sorted here). (Not self.characters, which MongoDB answers by joining every
-        character to the links; a select_related join from the links runs a $lookup per link
-        there.)"""
+        """The characters in this comic, by name: read through the links' comic_id index,
+        then the characters' keys (the store's linked_rows: one command on MongoDB), sorted
+        here. (Not self.characters, which MongoDB answers by joining every character to the
+        links; a select_related join from the links runs a $lookup per link there.)"""
         using = self._state.db or router.db_for_read(Character)
-        ids = CharacterComic.objects.using(using).character_ids_of(self.pk)
-        rows = Character.objects.using(using).filter(id__in=ids).order_by()
-        characters = rows.window(0, len(ids))
+        characters = store.for_alias(using).linked_rows(
+            CharacterComic, "comic_id", self.pk, "character_id", Character
+        )
         return sorted(characters, key=lambda c: (c.sort_name or "", c.id))
 
 

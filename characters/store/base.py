@@ -17,6 +17,22 @@ class Store:
         no query for no values."""
         raise NotImplementedError
 
+    def pairs_through(self, links, field: str, values, other: str, model, value: str) -> list:
+        """[(link's `field`, link's `other`, `value` of the `model` row whose key is that
+        `other`)] for the `links` rows whose `field` is one of `values`, leaving out links
+        to no row; no query for no values."""
+        found = self.pairs(links, field, values, field, other)
+        pk = model._meta.pk.name
+        values_of = dict(self.pairs(model, pk, {key for _, key in found}, pk, value))
+        return [(own, key, values_of[key]) for own, key in found if key in values_of]
+
+    def linked_rows(self, links, field: str, value, other: str, model) -> list:
+        """The `model` rows that the `links` rows whose `field` is `value` point at by
+        `other`, in no order."""
+        keys = sorted({key for _, key in self.pairs(links, field, [value], field, other)})
+        rows = model._default_manager.using(self.alias).filter(pk__in=keys).order_by()
+        return rows.window(0, len(keys)) if keys else []
+
     def count(self, rows) -> int:
         """`rows.count()` as the database serves it best (QuerySet.count is overridden with
         this: IndexedQuerySet)."""

@@ -6,15 +6,16 @@ import contextlib
 
 from bson import Timestamp
 from django.core.exceptions import EmptyResultSet
-from django.db import models
+from django.db import DatabaseError, models
 from django.db.migrations.recorder import MigrationRecorder
 from django_mongodb_backend import transaction as mongodb_transaction
 from django_mongodb_backend.query import wrap_database_errors
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from characters.search_index import CHARACTER_TABLE, MONGO_TOKEN_INDEX
 from characters.store.base import Store
+from marvelsite.db_errors import chain
 
 # The cluster time a read or a change is as of (ordered).
 ClusterTime = Timestamp
@@ -23,6 +24,9 @@ ClusterTime = Timestamp
 DEFAULT_TRANSACTION_LIFETIME = 60.0
 
 
+# A result document past 16 MB: BSONObjectTooLarge, and a $lookup's array ("Total size of
+# documents ... exceeds maximum document size").
+TOO_LARGE_CODES = {10334, 4568}
 ONE_BATCH = 100_000  # documents; the server still caps a batch at 16 MB
 
 
@@ -68,6 +72,13 @@ def instances(connection, model, documents: list[dict]) -> list:
     return found
 
 
+def _too_large(error: BaseException) -> bool:
+    """Whether the server refused a result for passing the 16 MB a document may hold."""
+    return any(
+        isinstance(link, OperationFailure) and link.code in TOO_LARGE_CODES for link in chain(error)
+    )
+
+
 def _documents_as_stored(query) -> bool:
     """Whether the query's rows are its collection's documents as stored: no join, annotation
     or extra select, so instances() can make them."""
@@ -93,6 +104,73 @@ class MongoStore(Store):
         pipeline = [match, {"$project": {"_id": 0, key: 1, value: 1}}]
         rows = aggregate(self.connection, model, pipeline)
         return [(row.get(key), row.get(value)) for row in rows]
+
+    def pairs_through(self, links, field, values, other, model, value):
+        """One command where pairs() would take two: the links are gathered into one
+        document, whose array of keys a single $lookup reads through the key's index (a
+        $lookup per link would run a query per link). A result past the 16 MB a document
+        may hold is read as pairs() twice instead."""
+        values = list(values)
+        if not values:
+            return []
+        column = links._meta.get_field(field).column
+        other_column = links._meta.get_field(other).column
+        key, value = model._meta.pk.column, model._meta.get_field(value).column
+        pipeline = [
+            {"$match": {column: {"$in": values}}},
+            {
+                "$group": {
+                    "_id": None,
+                    "links": {"$push": {"own": f"${column}", "key": f"${other_column}"}},
+                }
+            },
+            {
+                "$lookup": {
+                    "from": model._meta.db_table,
+                    "localField": "links.key",
+                    "foreignField": key,
+                    "pipeline": [{"$project": {"_id": 0, key: 1, value: 1}}],
+                    "as": "rows",
+                }
+            },
+        ]
+        try:
+            gathered = aggregate(self.connection, links, pipeline)
+        except DatabaseError as error:
+            if not _too_large(error):
+                raise
+            return super().pairs_through(links, field, values, other, model, value)
+        if not gathered:
+            return []
+        values_of = {row[key]: row.get(value) for row in gathered[0]["rows"]}
+        return [
+            (link.get("own"), link["key"], values_of[link["key"]])
+            for link in gathered[0]["links"]
+            if link.get("key") in values_of
+        ]
+
+    def linked_rows(self, links, field, value, other, model):
+        """One command where the contract takes two: the links' keys gathered into one
+        document and read through the key's index by a single $lookup, whose rows $unwind
+        hands on one by one (the server joins the two stages: no 16 MB array)."""
+        column = links._meta.get_field(field).column
+        other_column = links._meta.get_field(other).column
+        pipeline = [
+            {"$match": {column: links._meta.get_field(field).get_prep_value(value)}},
+            {"$group": {"_id": None, "keys": {"$addToSet": f"${other_column}"}}},
+            {
+                "$lookup": {
+                    "from": model._meta.db_table,
+                    "localField": "keys",
+                    "foreignField": model._meta.pk.column,
+                    "as": "row",
+                }
+            },
+            {"$unwind": "$row"},
+            {"$replaceWith": "$row"},
+        ]
+        connection = self.connection
+        return instances(connection, model, aggregate(connection, links, pipeline))
 
     def count(self, rows):
         """Workaround: UPSTREAM counts with $facet, which no index serves. Unfiltered, this

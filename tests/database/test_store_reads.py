@@ -64,3 +64,90 @@ def test_a_row_by_its_key_is_the_orms():
     # A queryset's own filter is kept (read through the ORM).
     assert Character.objects.filter(name="Villain").by_pk(1) is None
     assert Character.objects.filter(name="Hero").by_pk(1).name == "Hero"
+
+
+def through_the_links(character_ids, *, read_twice=False):
+    """pairs_through as MongoStore reads it, or as the contract's two pairs() reads do."""
+    from characters import store
+    from characters.store.base import Store
+
+    mongo = store.for_alias("default")
+    args = (CharacterComic, "character_id", character_ids, "comic_id", Comic, "title")
+    found = Store.pairs_through(mongo, *args) if read_twice else mongo.pairs_through(*args)
+    return sorted(found)
+
+
+def test_titles_through_the_links_come_in_one_command(django_assert_num_queries):
+    Comic.objects.bulk_create([Comic(id=n, title=f"Comic {n}") for n in range(1, 6)])
+    Character.objects.bulk_create([Character(id=n, name=f"Hero {n}") for n in range(1, 5)])
+    links = [(1, 1), (1, 2), (2, 2), (2, 5), (3, 4)]
+    CharacterComic.objects.bulk_create(
+        [CharacterComic(character_id=c, comic_id=k) for c, k in links]
+    )
+    Comic.objects.filter(id=5).delete()  # its link is left out, as a join would
+    with django_assert_num_queries(1):
+        found = through_the_links([1, 2, 4, 9])
+    assert found == [(1, 1, "Comic 1"), (1, 2, "Comic 2"), (2, 2, "Comic 2")]
+    assert found == through_the_links([1, 2, 4, 9], read_twice=True)
+    with django_assert_num_queries(0):
+        assert through_the_links([]) == []
+    with django_assert_num_queries(1):
+        assert through_the_links([9]) == []
+
+
+@pytest.mark.slow
+def test_titles_past_what_one_document_holds_are_read_in_two_commands(
+    django_assert_num_queries,
+):
+    # 24,000 titles of 700 bytes: past 16 MB gathered into one document.
+    from django.db import connection
+
+    count, title = 24_000, "t" * 700
+    Character.objects.create(id=1, name="Everywhere")
+    connection.ensure_connection()
+    connection.get_collection(Comic._meta.db_table).insert_many(
+        [{"id": n, "title": f"{title}{n}"} for n in range(1, count + 1)]
+    )
+    CharacterComic.objects.bulk_create(
+        [CharacterComic(character_id=1, comic_id=n) for n in range(1, count + 1)], batch_size=5000
+    )
+    with django_assert_num_queries(2):  # the two reads (a refused command is not logged)
+        found = through_the_links([1])
+    assert len(found) == count
+    assert found == through_the_links([1], read_twice=True)
+
+
+def key_index_uses(model) -> int:
+    """How many operations have used the index on `model`'s key column ($indexStats)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    stats = connection.get_collection(model._meta.db_table).aggregate([{"$indexStats": {}}])
+    key = model._meta.pk.column
+    return sum(index["accesses"]["ops"] for index in stats if index["key"] == {key: 1})
+
+
+def test_rows_through_the_links_are_the_orms_in_one_command(django_assert_num_queries):
+    from characters import store
+
+    Comic.objects.create(id=10, title="Issue #10")
+    Character.objects.create(id=1, name="Hero", urls=[{"type": "wiki", "url": "https://x.test"}])
+    Character.objects.create(id=2, name="Other", modified=None)
+    Character.objects.create(id=3, name="Gone")
+    CharacterComic.objects.bulk_create(
+        [CharacterComic(character_id=c, comic_id=10) for c in (1, 2, 3)]
+    )
+    Character.objects.filter(id=3).delete()
+    CharacterComic.objects.create(character_id=3, comic_id=10)  # a link to no row
+    mongo = store.for_alias("default")
+    uses = key_index_uses(Character)
+    with django_assert_num_queries(1):
+        found = mongo.linked_rows(CharacterComic, "comic_id", 10, "character_id", Character)
+    # The rows are read through the key's index (explain reports no figures for a $lookup
+    # joined with its $unwind, so the index's own counter tells).
+    assert key_index_uses(Character) == uses + 1
+    by_orm = Character.objects.filter(id__in=[1, 2])
+    assert sorted(map(field_values, found), key=lambda row: row["id"]) == [
+        field_values(row) for row in by_orm.order_by("id")
+    ]
+    assert mongo.linked_rows(CharacterComic, "comic_id", 11, "character_id", Character) == []

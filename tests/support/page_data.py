@@ -2,9 +2,15 @@
 
 import datetime as dt
 
+from django.db import connection
+
 from characters.models import Character, Comic
 
 IMAGE_PATH = "http://i.annihil.us/u/prod/marvel/i/mg/5/a0/538615ca33ab0"
+# The reads of what the links point at (a page's comic titles, a comic's cast): the links, then
+# the rows they point at, on SQLite; one command on MongoDB (MongoStore.pairs_through and
+# linked_rows).
+LINKED_READS = 1 if connection.vendor == "mongodb" else 2
 NOT_AVAILABLE_PATH = "http://i.annihil.us/u/prod/marvel/i/mg/b/40/image_not_available"
 
 
