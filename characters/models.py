@@ -72,8 +72,12 @@ class ComicQuerySet(IndexedQuerySet):
         ):
             found[character_id].append(ComicTitle(comic_id, title))
         for comics in found.values():
-            comics.sort(key=lambda c: (c.title.casefold(), c.id))
+            comics.sort(key=by_title)
         return found
+
+
+def by_title(comic: ComicTitle):
+    return (comic.title.casefold(), comic.id)
 
 
 class Comic(DerivedFieldsModel, LocalIdModel):
@@ -241,6 +245,14 @@ class CharacterQuerySet(IndexedQuerySet):
         if len(found) < window:
             found += rows.filter(random_key__lt=point).window(0, window - len(found))
         return random.sample(found, min(count, len(found)))
+
+    def by_pk_with_comics(self, pk) -> tuple["Character | None", list[ComicTitle]]:
+        """(by_pk(pk), its comics by title, as titles_by_character gives them): a character
+        page's reads, one command on MongoDB (the store's by_pk_through)."""
+        character, pairs = store.of(self).by_pk_through(
+            self, pk, CharacterComic, "character_id", "comic_id", Comic, "title"
+        )
+        return character, sorted((ComicTitle(*pair) for pair in pairs), key=by_title)
 
     def featured(self, count: int, shown_ids=(), reload_ids=()):
         """The featured characters: the ones in `shown_ids` in their order, `reload_ids` re-rolled.

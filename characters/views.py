@@ -183,8 +183,15 @@ class ByPkMixin:
         return found
 
 
-class CharacterDetailView(CachedPageMixin, CardsMixin, ByPkMixin, DetailView):
+class CharacterDetailView(CachedPageMixin, CardsMixin, DetailView):
     model = Character
+
+    def get_object(self, queryset=None):
+        rows = self.get_queryset() if queryset is None else queryset
+        found, self.comics = rows.by_pk_with_comics(self.kwargs[self.pk_url_kwarg])
+        if found is None:
+            raise Http404("No character with that id.")
+        return found
 
     def get(self, request, *args, **kwargs):
         self.object = self.get_object()
@@ -196,7 +203,7 @@ class CharacterDetailView(CachedPageMixin, CardsMixin, ByPkMixin, DetailView):
         character = self.object
         return super().get_context_data(
             image_url=character.upload_url("detail") or character.image_url(DETAIL_IMAGE),
-            comics=Comic.objects.titles_by_character([character.id]).get(character.id, []),
+            comics=self.comics,
             links=character.safe_links(),
             **kwargs,
         )

@@ -26,6 +26,15 @@ class Store:
         values_of = dict(self.pairs(model, pk, {key for _, key in found}, pk, value))
         return [(own, key, values_of[key]) for own, key in found if key in values_of]
 
+    def by_pk_through(self, rows, pk, links, field: str, other: str, model, value: str):
+        """(by_pk(rows, pk), [(link's `other`, `value`)] of pairs_through() for that row), the
+        pairs empty when there is no row: a detail page's row and what its links point at."""
+        found = self.by_pk(rows, pk)
+        if found is None:
+            return None, []
+        pairs = self.pairs_through(links, field, [found.pk], other, model, value)
+        return found, [(key, value) for _, key, value in pairs]
+
     def linked_rows(self, links, field: str, value, other: str, model) -> list:
         """The `model` rows that the `links` rows whose `field` is `value` point at by
         `other`, in no order."""

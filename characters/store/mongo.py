@@ -149,6 +149,57 @@ class MongoStore(Store):
             if link.get("key") in values_of
         ]
 
+    def by_pk_through(self, rows, pk, links, field, other, model, value):
+        """One command where the contract takes two: by_pk()'s fixed pipeline, then a
+        $lookup of the row's links and a $lookup of what they point at (each runs once, for
+        the one row, through an index). Where by_pk() would use the ORM, or the result would
+        pass 16 MB, the two reads."""
+        query = rows.query
+        if query.where or query.is_sliced or query.combinator or query.is_empty():
+            return super().by_pk_through(rows, pk, links, field, other, model, value)
+        if not _documents_as_stored(query):
+            return super().by_pk_through(rows, pk, links, field, other, model, value)
+        own_key = rows.model._meta.pk
+        other_column = links._meta.get_field(other).column
+        key, value_column = model._meta.pk.column, model._meta.get_field(value).column
+        pipeline = [
+            {"$match": {own_key.column: own_key.to_python(pk)}},
+            {"$limit": 1},
+            {
+                "$lookup": {
+                    "from": links._meta.db_table,
+                    "localField": own_key.column,
+                    "foreignField": links._meta.get_field(field).column,
+                    "pipeline": [{"$project": {"_id": 0, other_column: 1}}],
+                    "as": "__links",
+                }
+            },
+            {
+                "$lookup": {
+                    "from": model._meta.db_table,
+                    "localField": f"__links.{other_column}",
+                    "foreignField": key,
+                    "pipeline": [{"$project": {"_id": 0, key: 1, value_column: 1}}],
+                    "as": "__rows",
+                }
+            },
+        ]
+        try:
+            documents = aggregate(self.connection, rows.model, pipeline)
+        except DatabaseError as error:
+            if not _too_large(error):
+                raise
+            return super().by_pk_through(rows, pk, links, field, other, model, value)
+        if not documents:
+            return None, []
+        document = documents[0]
+        values_of = {row[key]: row.get(value_column) for row in document["__rows"]}
+        linked = (link.get(other_column) for link in document["__links"])
+        pairs = [
+            (linked_key, values_of[linked_key]) for linked_key in linked if linked_key in values_of
+        ]
+        return instances(self.connection, rows.model, [document])[0], pairs
+
     def linked_rows(self, links, field, value, other, model):
         """One command where the contract takes two: the links' keys gathered into one
         document and read through the key's index by a single $lookup, whose rows $unwind

@@ -115,6 +115,36 @@ def test_titles_past_what_one_document_holds_are_read_in_two_commands(
         found = through_the_links([1])
     assert len(found) == count
     assert found == through_the_links([1], read_twice=True)
+    with django_assert_num_queries(3):  # the row, then the two reads
+        character, titles = Character.objects.by_pk_with_comics(1)
+    assert character.name == "Everywhere"
+    assert sorted(titles) == [(comic_id, title) for _, comic_id, title in found]
+
+
+def test_a_row_and_what_its_links_point_at_come_in_one_command(django_assert_num_queries):
+    from characters import store
+    from characters.store.base import Store
+
+    Comic.objects.bulk_create([Comic(id=n, title=f"Comic {n}") for n in (1, 2, 3)])
+    Character.objects.create(id=1, name="Hero", urls=[{"type": "wiki", "url": "https://x.test"}])
+    Character.objects.create(id=2, name="Alone")
+    CharacterComic.objects.bulk_create(
+        [CharacterComic(character_id=1, comic_id=n) for n in (1, 2, 3)]
+    )
+    Comic.objects.filter(id=3).delete()  # its link is left out
+    mongo = store.for_alias("default")
+    args = (CharacterComic, "character_id", "comic_id", Comic, "title")
+    for pk, titles in ((1, [(1, "Comic 1"), (2, "Comic 2")]), ("2", []), (9, [])):
+        with django_assert_num_queries(1):
+            found, pairs = mongo.by_pk_through(Character.objects.all(), pk, *args)
+        assert sorted(pairs) == titles
+        read_twice = Store.by_pk_through(mongo, Character.objects.all(), pk, *args)
+        assert (found is None) is (read_twice[0] is None) is (pk == 9)
+        if found is not None:
+            assert field_values(found) == field_values(read_twice[0])
+            assert field_values(found) == field_values(Character.objects.get(pk=pk))
+    # A queryset with a filter of its own is read by the ORM, the filter kept.
+    assert mongo.by_pk_through(Character.objects.filter(name="Other"), 1, *args) == (None, [])
 
 
 def key_index_uses(model) -> int:
