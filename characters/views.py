@@ -177,20 +177,22 @@ class ByPkMixin:
 
     def get_object(self, queryset=None):
         rows = self.get_queryset() if queryset is None else queryset
-        found = rows.by_pk(self.kwargs[self.pk_url_kwarg])
+        found = self.read_object(rows, self.kwargs[self.pk_url_kwarg])
         if found is None:
             raise Http404(f"No {rows.model._meta.verbose_name} with that id.")
         return found
 
+    def read_object(self, rows, pk):
+        return rows.by_pk(pk)
 
-class CharacterDetailView(CachedPageMixin, CardsMixin, DetailView):
+
+class CharacterDetailView(CachedPageMixin, CardsMixin, ByPkMixin, DetailView):
     model = Character
 
-    def get_object(self, queryset=None):
-        rows = self.get_queryset() if queryset is None else queryset
-        found, self.comics = rows.by_pk_with_comics(self.kwargs[self.pk_url_kwarg])
-        if found is None:
-            raise Http404("No character with that id.")
+    def read_object(self, rows, pk):
+        # The comics come with the row (one command on MongoDB), even for a redirect from an
+        # old slug: those are rare.
+        found, self.comics = rows.by_pk_with_comics(pk)
         return found
 
     def get(self, request, *args, **kwargs):

@@ -58,7 +58,7 @@ from marvelsite.transactions import transaction_lifetime
 DB_RETRY_SECONDS = 60.0
 SETTLE_MARGIN = 5.0  # seconds, for clocks of other hosts
 CONFLICT_ATTEMPTS = 3
-# A page of several records still meeting write conflicts after this many tries is written in
+# A page of several records meeting write conflicts this many tries in a row is written in
 # halves: a smaller transaction is what relieves cache pressure (mongod 6.0 reports it as a
 # WriteConflict, not TransactionTooLargeForCache, while other writes hold the cache) and what
 # gets the rest of a page past a row another transaction holds.
@@ -282,7 +282,7 @@ def _seed(options: SeedOptions, report: Report, recorder: Recorder) -> ImportSta
             for page in source.pages:
                 lock.check()
                 budget = max(options.db_retry, settled - time.monotonic())
-                result = _import_page(importer, page, budget, report)
+                result = _import_page(importer, page, time.monotonic() + budget, report)
                 next_offset = page.offset + page.size
                 report.page(page, result, importer.stats)
         finally:
@@ -338,7 +338,7 @@ def _settled(lock, using: str) -> float:
     documents: its last transaction began before its next heartbeat, expires after the server's
     transaction lifetime, and is aborted by a periodic job that may come up to half a lifetime
     later (docs/benchmarks.md, "Figures the other pages point to").
-    Until then a page's write conflicts are retried whatever --db-retry says."""
+    Until then a page's tries (its halves' too) go on whatever --db-retry says."""
     if lock.replaced is None:
         return 0.0
     lifetime = transaction_lifetime(using)
@@ -365,18 +365,20 @@ def is_refused(error: BaseException) -> bool:
     return False
 
 
-def _import_page(importer: Importer, page: ParsedPage, budget: float, report: Report):
-    """Import ``page`` in one transaction. One the database refuses, or one of several records
-    whose write conflicts outlast SPLIT_AFTER_CONFLICTS tries, is imported in halves, down to
-    single records; a record refused alone moves to ``page.skipped`` with the reason (the page
-    keeps its size, so the resume offset stays right). A single record meeting conflicts is
-    tried for the whole budget: it is never skipped for another writer's sake."""
+def _import_page(importer: Importer, page: ParsedPage, deadline: float, report: Report):
+    """Import ``page`` in one transaction, retried until ``deadline`` (time.monotonic()). One
+    the database refuses, or one of several records whose write conflicts last
+    SPLIT_AFTER_CONFLICTS tries in a row, is imported in halves, down to single records, within
+    the same deadline; a record refused alone moves to ``page.skipped`` with the reason (the
+    page keeps its size, so the resume offset stays right). A single record meeting conflicts
+    is tried until the deadline: it is never skipped for another writer's sake."""
+    budget = max(deadline - time.monotonic(), 0.0)
     try:
         return _with_retries(importer.import_page, page, budget, report)
+    except _SplitPage as split:
+        error = split.__cause__
     except Exception as exc:
-        if not page.records or not (
-            is_refused(exc) or (is_write_conflict(exc) and len(page.records) > 1)
-        ):
+        if not (page.records and is_refused(exc)):
             raise
         error = exc
     if len(page.records) == 1:
@@ -390,7 +392,7 @@ def _import_page(importer: Importer, page: ParsedPage, budget: float, report: Re
     second = replace(page, records=page.records[middle:], skipped=[])
     result = ImportStats()
     for half in (first, second):
-        result.add(_import_page(importer, half, budget, report))
+        result.add(_import_page(importer, half, deadline, report))
     page.records = first.records + second.records
     page.skipped.extend(second.skipped)
     # One page read, however many transactions wrote it.
@@ -415,19 +417,34 @@ def _conflicts_persist(state) -> bool:
     return isinstance(error, IntegrityError) and state.attempt_number >= CONFLICT_ATTEMPTS
 
 
-def _split_instead(page: ParsedPage | None):
-    """A stop for a page of several records whose write conflicts outlast
-    SPLIT_AFTER_CONFLICTS tries: its caller writes it in halves."""
+class _SplitPage(Exception):
+    """Raised from a page's last write conflict once SPLIT_AFTER_CONFLICTS tries in a row met
+    one: the page is written in halves."""
 
-    def stop(state) -> bool:
+
+class _ConflictsInARow:
+    """A tenacity stop for a page of several records whose tries met write conflicts
+    SPLIT_AFTER_CONFLICTS times in a row, and what is raised when the tries stop."""
+
+    def __init__(self, page: ParsedPage | None) -> None:
+        self.page, self.count = page, 0
+
+    def __call__(self, state) -> bool:
+        self.count = self.count + 1 if is_write_conflict(state.outcome.exception()) else 0
+        return self.splits()
+
+    def splits(self) -> bool:
         return (
-            page is not None
-            and len(page.records) > 1
-            and state.attempt_number >= SPLIT_AFTER_CONFLICTS
-            and is_write_conflict(state.outcome.exception())
+            self.page is not None
+            and len(self.page.records) > 1
+            and self.count >= SPLIT_AFTER_CONFLICTS
         )
 
-    return stop
+    def give_up(self, state):
+        """_SplitPage if this stop ended the tries, else the last error as it was."""
+        if self.splits():
+            raise _SplitPage from state.outcome.exception()
+        return state.outcome.result()  # raises the last try's error
 
 
 def _with_retries(work, page: ParsedPage | None, seconds: float, report: Report):
@@ -439,11 +456,13 @@ def _with_retries(work, page: ParsedPage | None, seconds: float, report: Report)
         reason = describe(state.outcome.exception(), longest=300)
         report.retrying(page, state.attempt_number, state.upcoming_sleep, reason)
 
+    # The time limit first: when it ends the tries, the page is not split past it.
+    conflicts = _ConflictsInARow(page)
     retrying = Retrying(
         retry=retry_if_exception(_retryable),
-        stop=stop_after_delay(seconds) | _conflicts_persist | _split_instead(page),
+        stop=stop_after_delay(seconds) | _conflicts_persist | conflicts,
         wait=wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5),
         before_sleep=before_sleep,
-        reraise=True,
+        retry_error_callback=conflicts.give_up,
     )
     return retrying(work, page)

@@ -32,7 +32,8 @@ class Store:
         found = self.by_pk(rows, pk)
         if found is None:
             return None, []
-        pairs = self.pairs_through(links, field, [found.pk], other, model, value)
+        # The contract's own two reads: what a store's by_pk_through falls back to.
+        pairs = Store.pairs_through(self, links, field, [found.pk], other, model, value)
         return found, [(key, value) for _, key, value in pairs]
 
     def linked_rows(self, links, field: str, value, other: str, model) -> list:

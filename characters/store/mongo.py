@@ -110,12 +110,12 @@ class MongoStore(Store):
         document, whose array of keys a single $lookup reads through the key's index (a
         $lookup per link would run a query per link). A result past the 16 MB a document
         may hold is read as pairs() twice instead."""
-        values = list(values)
+        own = links._meta.get_field(field)
+        values = [own.get_prep_value(one) for one in values]
         if not values:
             return []
-        column = links._meta.get_field(field).column
-        other_column = links._meta.get_field(other).column
-        key, value = model._meta.pk.column, model._meta.get_field(value).column
+        column, other_column = own.column, links._meta.get_field(other).column
+        key, value_column = model._meta.pk.column, model._meta.get_field(value).column
         pipeline = [
             {"$match": {column: {"$in": values}}},
             {
@@ -129,7 +129,7 @@ class MongoStore(Store):
                     "from": model._meta.db_table,
                     "localField": "links.key",
                     "foreignField": key,
-                    "pipeline": [{"$project": {"_id": 0, key: 1, value: 1}}],
+                    "pipeline": [{"$project": {"_id": 0, key: 1, value_column: 1}}],
                     "as": "rows",
                 }
             },
@@ -137,12 +137,12 @@ class MongoStore(Store):
         try:
             gathered = aggregate(self.connection, links, pipeline)
         except DatabaseError as error:
-            if not _too_large(error):
+            if not self._read_twice_instead(error):
                 raise
             return super().pairs_through(links, field, values, other, model, value)
         if not gathered:
             return []
-        values_of = {row[key]: row.get(value) for row in gathered[0]["rows"]}
+        values_of = {row[key]: row.get(value_column) for row in gathered[0]["rows"]}
         return [
             (link.get("own"), link["key"], values_of[link["key"]])
             for link in gathered[0]["links"]
@@ -187,7 +187,7 @@ class MongoStore(Store):
         try:
             documents = aggregate(self.connection, rows.model, pipeline)
         except DatabaseError as error:
-            if not _too_large(error):
+            if not self._read_twice_instead(error):
                 raise
             return super().by_pk_through(rows, pk, links, field, other, model, value)
         if not documents:
@@ -199,6 +199,11 @@ class MongoStore(Store):
             (linked_key, values_of[linked_key]) for linked_key in linked if linked_key in values_of
         ]
         return instances(self.connection, rows.model, [document])[0], pairs
+
+    def _read_twice_instead(self, error) -> bool:
+        """Whether a read through the links that passed 16 MB can be made as the contract's
+        reads: not inside a transaction, which the refusal has aborted."""
+        return _too_large(error) and not self.aborts_on_refusal()
 
     def linked_rows(self, links, field, value, other, model):
         """One command where the contract takes two: the links' keys gathered into one

@@ -9,6 +9,7 @@ import gzip
 import json
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,7 +18,7 @@ from pymongo.errors import BulkWriteError, OperationFailure
 from characters.ingest.api import MarvelAPIError, MarvelClient, RetryPolicy
 from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_character, parse_results
-from characters.ingest.seed import Report, _import_page, is_refused
+from characters.ingest.seed import SPLIT_AFTER_CONFLICTS, Report, _import_page, is_refused
 from characters.ingest.stats import ImportStats
 from tests.support.manage import manage_in
 
@@ -120,7 +121,7 @@ def test_a_refused_page_is_written_in_halves_and_a_refused_record_skipped():
     )
     page = ParsedPage(100, records, skipped)
     importer = RefusingImporter()
-    result = _import_page(importer, page, 0.0, Report())
+    result = _import_page(importer, page, time.monotonic(), Report())  # no time to retry
     assert sorted(importer.written) == [1, 2, 3, 4, 6, 7]
     assert (result.characters_created, result.characters_skipped, result.pages) == (6, 2, 1)
     assert (importer.stats.pages, importer.stats.characters_skipped) == (1, 2)
@@ -153,6 +154,66 @@ def test_an_api_answer_nested_too_deeply_is_a_clear_error():
     finally:
         server.shutdown()
         server.server_close()
+
+
+class ConflictingImporter(RefusingImporter):
+    """Meets a write conflict on every page with record 5 in it (a row another transaction
+    holds), and on the tries listed in `conflicts` or `elections` (1-based) whatever the page."""
+
+    def __init__(self, *, conflicts=(), elections=()):
+        super().__init__()
+        self.tries, self.conflicts, self.elections = 0, set(conflicts), set(elections)
+        self.pages: list[list[int]] = []
+
+    def import_page(self, page):
+        self.tries += 1
+        ids = [r.id for r in page.records]
+        self.pages.append(ids)
+        if self.tries in self.elections:
+            raise OperationFailure("not primary", code=10107)
+        if 5 in ids or self.tries in self.conflicts:
+            raise OperationFailure("WriteConflict error", code=112)
+        self.written += ids
+        result = ImportStats(pages=1, characters_created=len(ids))
+        self.stats.add(result)
+        return result
+
+
+@pytest.fixture
+def no_backoff(monkeypatch):
+    from tenacity import wait_none
+
+    monkeypatch.setattr("characters.ingest.seed.wait_exponential_jitter", lambda **_: wait_none())
+
+
+def eight_records():
+    return ParsedPage(0, parse_results([{"id": i, "name": f"C{i}"} for i in range(1, 9)], 0)[0], [])
+
+
+def test_conflicts_in_a_row_split_a_page_until_one_record_waits_alone(no_backoff):
+    importer, page = ConflictingImporter(), eight_records()
+    with pytest.raises(OperationFailure, match="WriteConflict"):
+        _import_page(importer, page, time.monotonic() + 0.5, Report())
+    assert importer.written == [1, 2, 3, 4]  # then 5-8, 5-6, 5 alone until the deadline
+    assert importer.pages[:6] == [[1, 2, 3, 4, 5, 6, 7, 8]] * 4 + [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert importer.pages[-1] == [5]
+    assert len([ids for ids in importer.pages if ids == [5]]) > SPLIT_AFTER_CONFLICTS
+    assert page.skipped == []  # never skipped for another writer's sake
+
+
+def test_conflicts_not_in_a_row_or_past_the_deadline_split_nothing(no_backoff):
+    # Three conflicts, an election, three more: never SPLIT_AFTER_CONFLICTS in a row.
+    importer = ConflictingImporter(conflicts={1, 2, 3, 5, 6, 7}, elections={4})
+    page = eight_records()
+    page.records = [r for r in page.records if r.id != 5]
+    result = _import_page(importer, page, time.monotonic() + 30, Report())
+    assert importer.pages == [[1, 2, 3, 4, 6, 7, 8]] * 8
+    assert (result.pages, result.characters_created) == (1, 7)
+    # The deadline ends the tries first: the page fails whole rather than split past it.
+    importer = ConflictingImporter(conflicts=range(1, 100))
+    with pytest.raises(OperationFailure, match="WriteConflict"):
+        _import_page(importer, eight_records(), time.monotonic(), Report())
+    assert importer.pages == [[1, 2, 3, 4, 5, 6, 7, 8]]
 
 
 # --- real seed_marvel runs ------------------------------------------------------------------

@@ -240,8 +240,8 @@ def test_a_page_is_written_around_a_row_another_transaction_holds(env, tmp_path)
     assert (counters["characters_updated"], counters["characters_skipped"]) == (8, 0)
     assert (counters["pages"], counters["errors"]) == (1, 0)
     assert characters.count_documents({"description": "new"}) == 8
-    assert "(8 records) is written as 4 + 4 records" in err
-    assert "(2 records) is written as 1 + 1 records" in err
+    assert "8 records of the page at offset 0 are written as 4 + 4: " in err
+    assert "2 records of the page at offset 0 are written as 1 + 1: " in err
     assert "WriteConflict" in err
 
 

@@ -62,15 +62,12 @@ def more_characters(count: int, start_id: int = 1000) -> None:
 def test_a_filter_is_counted_once_per_version(client, django_assert_num_queries, again):
     make_many(30, comics_each=2)
     CatalogueVersion.bump()
-    with django_assert_num_queries(
-        3 + LINKED_READS
-    ):  # version + count + page + links + comic titles
+    # The version, the count, the page, the comic titles.
+    with django_assert_num_queries(3 + LINKED_READS):
         assert listed(client) == 30
     # Another page or sort of the same filter: its count is kept.
     for url in ["/characters/?page=2", "/characters/?sort=-comics", "/characters/"]:
-        with django_assert_num_queries(
-            1 + LINKED_READS + again
-        ):  # version + page + links + comic titles
+        with django_assert_num_queries(1 + LINKED_READS + again):  # no count
             assert listed(client, url) == 30, url
     # Another filter has a count of its own; a search one per rank (exact name, name prefix,
     # word prefixes), its page read from the ranks it reaches.
@@ -88,13 +85,11 @@ def test_with_the_page_cache_the_version_is_read_once(
     settings.PAGE_CACHE_SECONDS = 60
     make_many(30, comics_each=2)
     CatalogueVersion.bump()
-    with django_assert_num_queries(
-        3 + LINKED_READS
-    ):  # the page cache's version read serves the count too
+    # The page cache's version read serves the count too.
+    with django_assert_num_queries(3 + LINKED_READS):
         assert listed(client) == 30
-    with django_assert_num_queries(
-        1 + LINKED_READS + again
-    ):  # a page not cached yet, its count kept
+    # A page not cached yet, its count kept.
+    with django_assert_num_queries(1 + LINKED_READS + again):
         assert listed(client, "/characters/?page=2") == 30
     with django_assert_num_queries(again):  # a cached page: the version at most
         assert client.get("/characters/?page=2")["X-Page-Cache"] == "hit"
@@ -103,9 +98,8 @@ def test_with_the_page_cache_the_version_is_read_once(
 def test_without_a_version_row_every_count_is_fresh(client, django_assert_num_queries, again):
     make_many(30, comics_each=1)  # bulk writes: nothing has made the version row yet
     assert read_catalogue_version() == ""
-    with django_assert_num_queries(
-        2 + LINKED_READS + again
-    ):  # version + count + page + links + comic titles
+    # The version (in `again`), the count, the page, the comic titles.
+    with django_assert_num_queries(2 + LINKED_READS + again):
         assert listed(client) == 30
     more_characters(5)
     with django_assert_num_queries(2 + LINKED_READS + again):

@@ -156,8 +156,8 @@ class Command(Report, BaseCommand):
         if self.verbosity >= 1:
             self.stderr.write(
                 self.style.WARNING(
-                    f"warning: page at offset {page.offset} ({len(page.records)} records) is "
-                    f"written as {halves[0]} + {halves[1]} records: {reason}"
+                    f"warning: {len(page.records)} records of the page at offset {page.offset} "
+                    f"are written as {halves[0]} + {halves[1]}: {reason}"
                 )
             )
 
