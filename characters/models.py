@@ -62,6 +62,14 @@ class ComicTitle(NamedTuple):
 
 
 class ComicQuerySet(IndexedQuerySet):
+    def by_pk_with_cast(self, pk) -> tuple["Comic | None", list["Character"]]:
+        """(by_pk(pk), its cast as Comic.cast gives it): a comic page's reads, one command on
+        MongoDB (the store's by_pk_linked_rows)."""
+        comic, characters = store.of(self).by_pk_linked_rows(
+            self, pk, CharacterComic, "comic_id", "character_id", Character
+        )
+        return comic, sorted(characters, key=by_name)
+
     def titles_by_character(self, character_ids) -> dict[int, list[ComicTitle]]:
         """{character id: its comics by title} for many characters: the links by character_id,
         then the titles by comic id, both indexed (one command on MongoDB: the store's
@@ -78,6 +86,10 @@ class ComicQuerySet(IndexedQuerySet):
 
 def by_title(comic: ComicTitle):
     return (comic.title.casefold(), comic.id)
+
+
+def by_name(character: "Character"):
+    return (character.sort_name or "", character.id)
 
 
 class Comic(DerivedFieldsModel, LocalIdModel):
@@ -154,7 +166,7 @@ class Comic(DerivedFieldsModel, LocalIdModel):
         characters = store.for_alias(using).linked_rows(
             CharacterComic, "comic_id", self.pk, "character_id", Character
         )
-        return sorted(characters, key=lambda c: (c.sort_name or "", c.id))
+        return sorted(characters, key=by_name)
 
 
 class CharacterQuerySet(IndexedQuerySet):

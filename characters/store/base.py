@@ -36,6 +36,14 @@ class Store:
         pairs = Store.pairs_through(self, links, field, [found.pk], other, model, value)
         return found, [(key, value) for _, key, value in pairs]
 
+    def by_pk_linked_rows(self, rows, pk, links, field: str, other: str, model):
+        """(by_pk(rows, pk), linked_rows() of that row), the rows empty when there is none."""
+        found = self.by_pk(rows, pk)
+        if found is None:
+            return None, []
+        # The contract's own two reads: what a store's by_pk_linked_rows falls back to.
+        return found, Store.linked_rows(self, links, field, found.pk, other, model)
+
     def linked_rows(self, links, field: str, value, other: str, model) -> list:
         """The `model` rows that the `links` rows whose `field` is `value` point at by
         `other`, in no order."""

@@ -72,6 +72,10 @@ def instances(connection, model, documents: list[dict]) -> list:
     return found
 
 
+class _ReadTwice(Exception):
+    """A read in one command that the contract's separate reads must make instead."""
+
+
 def _too_large(error: BaseException) -> bool:
     """Whether the server refused a result for passing the 16 MB a document may hold."""
     return any(
@@ -83,6 +87,18 @@ def _documents_as_stored(query) -> bool:
     """Whether the query's rows are its collection's documents as stored: no join, annotation
     or extra select, so instances() can make them."""
     return not (query.select_related or query.annotations or query.extra)
+
+
+def _by_pk_pipeline(rows, pk) -> list[dict] | None:
+    """The fixed pipeline of `rows`' row with this key, or None where the ORM must read it:
+    rows with a filter of their own, a slice, a join or annotations."""
+    query = rows.query
+    if query.where or query.is_sliced or query.combinator or query.is_empty():
+        return None
+    if not _documents_as_stored(query):
+        return None
+    key = rows.model._meta.pk
+    return [{"$match": {key.column: key.to_python(pk)}}, {"$limit": 1}]
 
 
 def _json_as_decoded(field) -> bool:
@@ -153,18 +169,50 @@ class MongoStore(Store):
         """One command where the contract takes two: by_pk()'s fixed pipeline, then a
         $lookup of the row's links and a $lookup of what they point at (each runs once, for
         the one row, through an index). Where by_pk() would use the ORM, or the result would
-        pass 16 MB, the two reads."""
-        query = rows.query
-        if query.where or query.is_sliced or query.combinator or query.is_empty():
+        pass 16 MB, the contract's reads."""
+        key, value_column = model._meta.pk.column, model._meta.get_field(value).column
+        try:
+            found = self._by_pk_with_links(
+                rows, pk, links, field, other, model, {"_id": 0, key: 1, value_column: 1}
+            )
+        except _ReadTwice:
             return super().by_pk_through(rows, pk, links, field, other, model, value)
-        if not _documents_as_stored(query):
-            return super().by_pk_through(rows, pk, links, field, other, model, value)
+        if found is None:
+            return None, []
+        row, keys, documents = found
+        values_of = {document[key]: document.get(value_column) for document in documents}
+        return row, [(linked, values_of[linked]) for linked in keys if linked in values_of]
+
+    def by_pk_linked_rows(self, rows, pk, links, field, other, model):
+        """One command where the contract takes two, as by_pk_through(), the linked rows'
+        whole documents made into instances."""
+        try:
+            found = self._by_pk_with_links(rows, pk, links, field, other, model, None)
+        except _ReadTwice:
+            return super().by_pk_linked_rows(rows, pk, links, field, other, model)
+        if found is None:
+            return None, []
+        row, _, documents = found
+        return row, instances(self.connection, model, documents)
+
+    def _by_pk_with_links(self, rows, pk, links, field, other, model, projection):
+        """(the row, its links' `other` values, the `model` documents they point at, as
+        `projection` shows them) in one command, or None without the row. Raises _ReadTwice
+        where by_pk() would use the ORM or the result would pass 16 MB."""
+        pipeline = _by_pk_pipeline(rows, pk)
+        if pipeline is None:
+            raise _ReadTwice
         own_key = rows.model._meta.pk
         other_column = links._meta.get_field(other).column
-        key, value_column = model._meta.pk.column, model._meta.get_field(value).column
-        pipeline = [
-            {"$match": {own_key.column: own_key.to_python(pk)}},
-            {"$limit": 1},
+        linked = {
+            "from": model._meta.db_table,
+            "localField": f"__links.{other_column}",
+            "foreignField": model._meta.pk.column,
+            "as": "__rows",
+        }
+        if projection:
+            linked["pipeline"] = [{"$project": projection}]
+        pipeline += [
             {
                 "$lookup": {
                     "from": links._meta.db_table,
@@ -174,31 +222,19 @@ class MongoStore(Store):
                     "as": "__links",
                 }
             },
-            {
-                "$lookup": {
-                    "from": model._meta.db_table,
-                    "localField": f"__links.{other_column}",
-                    "foreignField": key,
-                    "pipeline": [{"$project": {"_id": 0, key: 1, value_column: 1}}],
-                    "as": "__rows",
-                }
-            },
+            {"$lookup": linked},
         ]
         try:
             documents = aggregate(self.connection, rows.model, pipeline)
         except DatabaseError as error:
             if not self._read_twice_instead(error):
                 raise
-            return super().by_pk_through(rows, pk, links, field, other, model, value)
+            raise _ReadTwice from error
         if not documents:
-            return None, []
+            return None
         document = documents[0]
-        values_of = {row[key]: row.get(value_column) for row in document["__rows"]}
-        linked = (link.get(other_column) for link in document["__links"])
-        pairs = [
-            (linked_key, values_of[linked_key]) for linked_key in linked if linked_key in values_of
-        ]
-        return instances(self.connection, rows.model, [document])[0], pairs
+        keys = [link.get(other_column) for link in document["__links"]]
+        return instances(self.connection, rows.model, [document])[0], keys, document["__rows"]
 
     def _read_twice_instead(self, error) -> bool:
         """Whether a read through the links that passed 16 MB can be made as the contract's
@@ -270,14 +306,12 @@ class MongoStore(Store):
         """Workaround: UPSTREAM compiles a primary-key lookup as any query, and makes its row
         through the backend's converters: for `rows` without a filter of their own, a fixed
         pipeline and instances() instead (a detail page's one read)."""
-        query = rows.query
-        if query.where or query.is_sliced or query.combinator or query.is_empty():
+        pipeline = _by_pk_pipeline(rows, pk)
+        if pipeline is None:
             return super().by_pk(rows, pk)
-        if not _documents_as_stored(query):
-            return super().by_pk(rows, pk)
-        model, key = rows.model, rows.model._meta.pk
-        pipeline = [{"$match": {key.column: key.to_python(pk)}}, {"$limit": 1}]
-        found = instances(self.connection, model, aggregate(self.connection, model, pipeline))
+        found = instances(
+            self.connection, rows.model, aggregate(self.connection, rows.model, pipeline)
+        )
         return found[0] if found else None
 
     # --- the catalogue version (characters/catalogue_version.py) ---------------------------

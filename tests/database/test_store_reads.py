@@ -181,3 +181,26 @@ def test_rows_through_the_links_are_the_orms_in_one_command(django_assert_num_qu
         field_values(row) for row in by_orm.order_by("id")
     ]
     assert mongo.linked_rows(CharacterComic, "comic_id", 11, "character_id", Character) == []
+
+
+def test_a_row_and_the_rows_its_links_point_at_come_in_one_command(django_assert_num_queries):
+    Comic.objects.create(id=10, title="Issue #10")
+    Comic.objects.create(id=11, title="Nobody's")
+    Character.objects.create(id=1, name="Hero", urls=[{"type": "wiki", "url": "https://x.test"}])
+    Character.objects.create(id=2, name="Another", modified=None)
+    CharacterComic.objects.bulk_create(
+        [CharacterComic(character_id=c, comic_id=10) for c in (1, 2, 3)]  # 3: no such row
+    )
+    with django_assert_num_queries(1):
+        comic, cast = Comic.objects.by_pk_with_cast(10)
+    assert field_values(comic) == field_values(Comic.objects.get(pk=10))
+    assert [field_values(c) for c in cast] == [
+        field_values(c) for c in Character.objects.filter(id__in=[1, 2]).order_by("sort_name")
+    ]
+    with django_assert_num_queries(1):
+        assert Comic.objects.by_pk_with_cast(11)[1] == []
+    with django_assert_num_queries(1):
+        assert Comic.objects.by_pk_with_cast(12) == (None, [])
+    # A queryset with a filter of its own is read by the ORM (then the links), the filter kept.
+    assert Comic.objects.filter(title="Other").by_pk_with_cast(10) == (None, [])
+    assert Comic.objects.filter(title="Issue #10").by_pk_with_cast(10)[0].pk == 10

@@ -11,9 +11,10 @@ IMAGE_PATH = "http://i.annihil.us/u/prod/marvel/i/mg/5/a0/538615ca33ab0"
 # the rows they point at, on SQLite; one command on MongoDB (MongoStore.pairs_through and
 # linked_rows).
 LINKED_READS = 1 if connection.vendor == "mongodb" else 2
-# A character page's reads: the character, its links, their titles (one command on MongoDB:
-# MongoStore.by_pk_through).
-CHARACTER_READS = 1 if connection.vendor == "mongodb" else 3
+# A character page's reads: the character, its links, their titles; a comic page's: the
+# comic, its links, its cast (one command each on MongoDB: MongoStore.by_pk_through and
+# by_pk_linked_rows).
+CHARACTER_READS = COMIC_READS = 1 if connection.vendor == "mongodb" else 3
 NOT_AVAILABLE_PATH = "http://i.annihil.us/u/prod/marvel/i/mg/b/40/image_not_available"
 
 
