@@ -204,3 +204,42 @@ def test_a_row_and_the_rows_its_links_point_at_come_in_one_command(django_assert
     # A queryset with a filter of its own is read by the ORM (then the links), the filter kept.
     assert Comic.objects.filter(title="Other").by_pk_with_cast(10) == (None, [])
     assert Comic.objects.filter(title="Issue #10").by_pk_with_cast(10)[0].pk == 10
+
+
+def test_a_windows_filter_and_sort_are_the_compilers():
+    """MongoStore.window compiles only the filter where the ordering names plain fields: the
+    $match and $sort equal what the backend's compiler makes, for every queryset the pages
+    read (search ranks, each sort's tiers, image filters, backwards reads, series, samples)."""
+    from characters.store.mongo import match_and_sort
+
+    def compiled(rows):
+        compiler = rows.query.get_compiler(using=rows.db)
+        compiler.pre_sql_setup()
+        mql = compiler.build_query()
+        return mql.match_mql, dict(mql.ordering)
+
+    characters = Character.objects.all()
+    sets = [
+        getattr(rows, "rows", rows)
+        for text in ("man", "spider man", "hero 00", "a-b", "x")
+        for _, rows, _ in characters.ranked_search(text).parts
+    ]
+    for sort in ("name", "-name", "modified", "-modified", "comics", "-comics"):
+        for _, rows, _ in characters.tiers(sort).parts:
+            sets += [rows, rows.with_image(), rows.without_image()]
+    sets += [
+        Comic.objects.filter(series_key="abc")
+        .exclude(id=3)
+        .order_by("series_key", "issue_order", "id"),
+        characters.exclude(id__in=[1, 2]).order_by("random_key").filter(random_key__gte=0.5),
+        characters.order_by("pk"),
+        Comic.objects.all(),  # the model's own ordering
+    ]
+    sets += [rows.reverse() for rows in sets]
+    for rows in sets:
+        match, sort = match_and_sort(rows)
+        assert (match, dict(sort)) == compiled(rows), rows.query
+    # A relation's ordering is the compiler's own (by its model's ordering).
+    assert match_and_sort(CharacterComic.objects.order_by("comic")) == compiled(
+        CharacterComic.objects.order_by("comic")
+    )
