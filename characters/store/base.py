@@ -41,8 +41,7 @@ class Store:
         found = self.by_pk(rows, pk)
         if found is None:
             return None, []
-        # The contract's own two reads: what a store's by_pk_linked_rows falls back to.
-        return found, Store.linked_rows(self, links, field, found.pk, other, model)
+        return found, self.linked_rows(links, field, found.pk, other, model)
 
     def linked_rows(self, links, field: str, value, other: str, model) -> list:
         """The `model` rows that the `links` rows whose `field` is `value` point at by

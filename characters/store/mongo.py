@@ -89,28 +89,38 @@ def _documents_as_stored(query) -> bool:
     return not (query.select_related or query.annotations or query.extra)
 
 
-def match_and_sort(rows) -> tuple[dict, dict]:
-    """The $match and $sort of `rows` (documents as stored). Where every term of the ordering
-    names a plain field, only the filter is compiled: the compiler's setup of the select list
-    and of the ordering is most of a window's cost in Python. Raises EmptyResultSet for rows
-    that match nothing."""
+def match_and_sort(rows) -> tuple[dict, dict] | None:
+    """The $match and $sort of `rows` (documents as stored), or None where reading them needs
+    other stages (a join, a subquery such as Exists, a sort on a computed field). Where every
+    term of the ordering names a plain field, only the filter is compiled, not the select list
+    and ordering the compiler would set up first. Raises EmptyResultSet for rows that match
+    nothing."""
     query = rows.query
+    if any(count for alias, count in query.alias_refcount.items() if alias != query.base_table):
+        return None  # a join
     compiler = query.get_compiler(using=rows.db)
     sort = _plain_sort(query)
     if sort is None:
         compiler.pre_sql_setup()
         mql = compiler.build_query()
-        return mql.match_mql, mql.ordering
-    try:
-        match = query.where.as_mql(compiler, compiler.connection) if query.where else {}
-    except FullResultSet:
-        match = {}
+        match, sort = mql.match_mql, mql.ordering
+        if mql.lookup_pipeline or mql.extra_fields:
+            return None
+    else:
+        try:
+            match = query.where.as_mql(compiler, compiler.connection) if query.where else {}
+        except FullResultSet:
+            match = {}
+    if compiler.subqueries:
+        return None  # their $lookup stages would come before the $match
     return match, sort
 
 
 def _plain_sort(query) -> dict | None:
     """{column: 1 or -1} of the query's ordering (order_by, else the model's, reversed if the
     queryset is), or None unless every term names a concrete field of its own model."""
+    if query.extra_order_by:
+        return None
     meta = query.get_meta()
     terms = query.order_by or (meta.ordering if query.default_ordering else ())
     sort = {}
@@ -124,8 +134,8 @@ def _plain_sort(query) -> dict | None:
             field = meta.pk if name == "pk" else meta.get_field(name)
         except FieldDoesNotExist:
             return None
-        if field.is_relation or not field.concrete:
-            return None  # a relation sorts by its model's ordering
+        if field.is_relation or not field.concrete or field.model is not meta.model:
+            return None  # a relation sorts by its model's ordering; a parent's field joins
         ascending = (term == name) == query.standard_ordering
         sort.setdefault(field.column, 1 if ascending else -1)
     return sort
@@ -321,17 +331,20 @@ class MongoStore(Store):
         """Workaround: UPSTREAM puts a $project/$addFields stage before $sort, so the server
         sorts every matching document in memory. Here the ORM's own filter and sort go into a
         $match/$sort/$skip/$limit pipeline, which walks the index that matches the ordering
-        and fetches only the rows returned. Querysets with joins or annotations are sliced as
-        usual."""
+        and fetches only the rows returned. Querysets with joins, subqueries or annotations
+        are sliced as usual."""
         query = rows.query
         if not _documents_as_stored(query):
             return list(rows[start:stop])
         if query.is_empty() or stop <= start:  # MongoDB refuses {$limit: 0}
             return []
         try:
-            match, sort = match_and_sort(rows)
+            compiled = match_and_sort(rows)
         except EmptyResultSet:
             return []
+        if compiled is None:
+            return list(rows[start:stop])
+        match, sort = compiled
         pipeline = [{"$match": match}] if match else []
         if sort:
             pipeline.append({"$sort": sort})

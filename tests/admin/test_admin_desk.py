@@ -55,6 +55,17 @@ def test_character_filters(admin_client, catalogue, params, names):
     assert result_names(response) == names
 
 
+def test_the_no_comics_filter_lists_its_own_rows_past_the_first_names(admin_client, catalogue):
+    # A character without comics named after every other: a page of the first names by name
+    # instead of the filter's rows would miss it.
+    make_character(999_001, "Zz Last")
+    assert result_names(admin_client.get(CHANGELIST + "?comics=none")) == [
+        "Desk Hero",
+        "Ghost Rider",
+        "Zz Last",
+    ]
+
+
 def test_comic_filters_and_title_search(admin_client, catalogue):
     Comic.objects.filter(pk=40633).update(local_edits={"title": "Thor (2007) #1"})
     local = Comic.objects.create(title="Desk Special #1")

@@ -57,8 +57,9 @@ def test_the_desk_filters_are_index_served(size, admin_client):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_no_comics_reads_each_character_once_and_links_by_index(size, admin_client):
-    # An anti-join: every character is read (that grows with the catalogue), but each one's
-    # links through the character_id index, never a scan of the links.
+    # An anti-join: every character is read (that grows with the catalogue), twice (the count,
+    # then the page, which the ORM reads: a $match alone would miss the subquery's $lookup),
+    # but each one's links through the character_id index, never a scan of the links.
     make_catalogue(size)
     Character.comics.through.objects.filter(character_id__lte=4).delete()
     response, plans = with_plans(lambda: admin_client.get(NO_COMICS))
@@ -71,7 +72,7 @@ def test_no_comics_reads_each_character_once_and_links_by_index(size, admin_clie
         assert all(scan.startswith("COLLSCAN at .stages[0].$cursor") for scan in plan.scans), (
             plan.scans
         )
-    assert docs_examined(plans) <= 3 * size + 100
+    assert docs_examined(plans) <= 4 * size + 100
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -208,15 +208,16 @@ def test_a_row_and_the_rows_its_links_point_at_come_in_one_command(django_assert
 
 def test_a_windows_filter_and_sort_are_the_compilers():
     """MongoStore.window compiles only the filter where the ordering names plain fields: the
-    $match and $sort equal what the backend's compiler makes, for every queryset the pages
-    read (search ranks, each sort's tiers, image filters, backwards reads, series, samples)."""
-    from characters.store.mongo import match_and_sort
+    $match and $sort equal what the backend's compiler makes, terms in order, for the
+    querysets the pages read (search ranks, each sort's tiers, image filters, backwards reads,
+    series, samples, a cast), each of which takes that path."""
+    from characters.store.mongo import _plain_sort, match_and_sort
 
     def compiled(rows):
         compiler = rows.query.get_compiler(using=rows.db)
         compiler.pre_sql_setup()
         mql = compiler.build_query()
-        return mql.match_mql, dict(mql.ordering)
+        return mql.match_mql, list(mql.ordering.items())
 
     characters = Character.objects.all()
     sets = [
@@ -232,14 +233,39 @@ def test_a_windows_filter_and_sort_are_the_compilers():
         .exclude(id=3)
         .order_by("series_key", "issue_order", "id"),
         characters.exclude(id__in=[1, 2]).order_by("random_key").filter(random_key__gte=0.5),
-        characters.order_by("pk"),
+        characters.filter(pk__in=[1, 2]).order_by(),
+        characters.order_by("sort_name", "id", "pk"),
         Comic.objects.all(),  # the model's own ordering
     ]
     sets += [rows.reverse() for rows in sets]
     for rows in sets:
+        assert _plain_sort(rows.query) is not None, rows.query
         match, sort = match_and_sort(rows)
-        assert (match, dict(sort)) == compiled(rows), rows.query
-    # A relation's ordering is the compiler's own (by its model's ordering).
-    assert match_and_sort(CharacterComic.objects.order_by("comic")) == compiled(
-        CharacterComic.objects.order_by("comic")
+        assert (match, list(sort.items())) == compiled(rows), rows.query
+
+
+def test_rows_that_need_more_than_a_match_are_read_by_the_orm():
+    """A window of rows with a join, a subquery (the admin's "no comics" filter) or a sort
+    through a relation is the ORM's read, not a $match that would miss its stages."""
+    from django.db.models import Exists, OuterRef
+
+    from characters import store
+    from characters.store.mongo import match_and_sort
+
+    Comic.objects.create(id=10, title="Issue #10")
+    Character.objects.bulk_create(
+        [Character(id=n, name=name) for n, name in enumerate(["Abe", "Bea", "Cy", "Zed"], 1)]
     )
+    CharacterComic.objects.bulk_create(
+        [CharacterComic(character_id=n, comic_id=10) for n in (1, 2)]
+    )
+    linked = CharacterComic.objects.filter(character_id=OuterRef("pk"))
+    without_comics = Character.objects.filter(~Exists(linked)).order_by("sort_name", "id")
+    in_the_comic = Character.objects.filter(comics__title="Issue #10").order_by("-sort_name")
+    by_comic = CharacterComic.objects.order_by("comic", "character")
+    for rows, names in ((without_comics, ["Cy", "Zed"]), (in_the_comic, ["Bea", "Abe"])):
+        assert match_and_sort(rows) is None
+        assert [c.name for c in rows.window(0, 10)] == names
+    assert match_and_sort(by_comic) is None
+    windowed = store.for_alias("default").window(by_comic, 0, 10)
+    assert [link.character_id for link in windowed] == [1, 2]
