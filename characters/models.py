@@ -244,19 +244,16 @@ class CharacterQuerySet(IndexedQuerySet):
         )
 
     def sample(self, count: int, exclude_ids=()):
-        """`count` random characters (fewer if there are not enough) in one or two queries.
-
-        Reads a window of random_key's index from a random point (wrapping around at the end)
-        instead of ORDER BY random(), which MongoDB lacks and which scans the whole table.
-        The window is a few times larger than `count` so neighbours in key order vary.
+        """`count` random characters (fewer if there are not enough), drawn from a window of
+        random_key's index read from a random point, wrapping around at the end (the store's
+        sample: one or two queries, one command on MongoDB), instead of ORDER BY random(),
+        which MongoDB lacks and which scans the whole table. The window is a few times larger
+        than `count` so neighbours in key order vary.
         """
         rows = self.exclude(id__in=list(exclude_ids)).order_by("random_key")
-        window = count * SAMPLE_WINDOW_FACTOR
         point = new_random_key()
-        found = rows.filter(random_key__gte=point).window(0, window)
-        if len(found) < window:
-            found += rows.filter(random_key__lt=point).window(0, window - len(found))
-        return random.sample(found, min(count, len(found)))
+        after, before = rows.filter(random_key__gte=point), rows.filter(random_key__lt=point)
+        return store.of(self).sample(after, before, count * SAMPLE_WINDOW_FACTOR, count)
 
     def by_pk_with_comics(self, pk) -> tuple["Character | None", list[ComicTitle]]:
         """(by_pk(pk), its comics by title, as titles_by_character gives them): a character

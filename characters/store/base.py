@@ -1,5 +1,7 @@
 """What a store does: the contract sql.py and mongo.py implement (one instance per alias)."""
 
+import random
+
 from django.db import connections
 
 
@@ -49,6 +51,15 @@ class Store:
         keys = sorted({key for _, key in self.pairs(links, field, [value], field, other)})
         rows = model._default_manager.using(self.alias).filter(pk__in=keys).order_by()
         return rows.window(0, len(keys)) if keys else []
+
+    def sample(self, after, before, size: int, count: int) -> list:
+        """`count` rows (fewer if there are not enough) drawn at random, in random order, from
+        the first `size` rows of `after`, followed by the first of `before` when `after` has
+        fewer: one read, or two."""
+        found = after.window(0, size)
+        if len(found) < size:
+            found += before.window(0, size - len(found))
+        return random.sample(found, min(count, len(found)))
 
     def count(self, rows) -> int:
         """`rows.count()` as the database serves it best (QuerySet.count is overridden with

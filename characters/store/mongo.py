@@ -316,6 +316,43 @@ class MongoStore(Store):
         connection = self.connection
         return instances(connection, model, aggregate(connection, links, pipeline))
 
+    def sample(self, after, before, size, count):
+        """One command where the contract may take two, and `count` documents sent, not
+        `size`: the two windows one after the other ($unionWith, whose rows are read only when
+        the first window falls short), then the server's own $sample of them."""
+        try:
+            compiled = [match_and_sort(rows) for rows in (after, before)]
+        except EmptyResultSet:
+            compiled = [None]
+        same = after.model is before.model and all(
+            _documents_as_stored(rows.query) and not rows.query.is_empty()
+            for rows in (after, before)
+        )
+        if None in compiled or not same:
+            return super().sample(after, before, size, count)
+
+        def window(match, sort):
+            return [
+                *([{"$match": match}] if match else []),
+                *([{"$sort": sort}] if sort else []),
+                {"$limit": size},
+            ]
+
+        (first, first_sort), (then, then_sort) = compiled
+        pipeline = [
+            *window(first, first_sort),
+            {
+                "$unionWith": {
+                    "coll": after.model._meta.db_table,
+                    "pipeline": window(then, then_sort),
+                }
+            },
+            {"$limit": size},
+            {"$sample": {"size": count}},
+        ]
+        connection = self.connection
+        return instances(connection, after.model, aggregate(connection, after.model, pipeline))
+
     def count(self, rows):
         """Workaround: UPSTREAM counts with $facet, which no index serves. Unfiltered, this
         is a COUNT_SCAN of the id index instead (every id is >= 0): keys, never documents.

@@ -269,3 +269,39 @@ def test_rows_that_need_more_than_a_match_are_read_by_the_orm():
     assert match_and_sort(by_comic) is None
     windowed = store.for_alias("default").window(by_comic, 0, 10)
     assert [link.character_id for link in windowed] == [1, 2]
+
+
+def test_a_sample_is_drawn_from_both_windows_in_one_command(django_assert_num_queries):
+    """MongoStore.sample: the window from the point on, then from the start when it falls
+    short, and the server's draw of `count` of them, in one command; the contract's draw from
+    the same rows."""
+    from characters import store
+    from characters.store.base import Store
+
+    Character.objects.bulk_create(
+        [Character(id=n, name=f"Hero {n}", random_key=n / 10) for n in range(1, 10)]
+    )
+    rows = Character.objects.exclude(id=5).order_by("random_key")
+    mongo = store.for_alias("default")
+
+    def windows(point):
+        return rows.filter(random_key__gte=point), rows.filter(random_key__lt=point)
+
+    # From 0.35: 4, 6, 7, 8, 9 (5 is left out), then wrapping around: 1.
+    expected_window = {4, 6, 7, 8, 9, 1}
+    seen = set()
+    for _ in range(60):
+        with django_assert_num_queries(1):
+            drawn = [c.id for c in mongo.sample(*windows(0.35), 6, 2)]
+        assert len(drawn) == len(set(drawn)) == 2
+        assert set(drawn) <= expected_window
+        seen |= set(drawn)
+        contract = [c.id for c in Store.sample(mongo, *windows(0.35), 6, 2)]
+        assert set(contract) <= expected_window
+    assert seen == expected_window  # every row of the window is drawn sometimes
+    # A window with all it needs from the point on never reads past it; more asked than there
+    # are rows gives them all.
+    assert {c.id for _ in range(30) for c in mongo.sample(*windows(0.15), 2, 2)} == {2, 3}
+    assert sorted(c.id for c in mongo.sample(*windows(0.0), 20, 20)) == [1, 2, 3, 4, 6, 7, 8, 9]
+    found = mongo.sample(*windows(0.35), 6, 1)[0]
+    assert field_values(found) == field_values(Character.objects.get(pk=found.pk))
