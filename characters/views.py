@@ -215,15 +215,14 @@ class ComicDetailView(CachedPageMixin, CardsMixin, ByPkMixin, DetailView):
     model = Comic
 
     def read_object(self, rows, pk):
-        # The version before the cast: the cast's cards are kept under it.
-        self.card_version_read = self.card_version()
+        self.card_version()  # read (and kept) before the cast: its cards are kept under it
         found, self.cast = rows.by_pk_with_cast(pk)  # one command on MongoDB
         return found
 
     def get_context_data(self, **kwargs):
         issues = self.object.same_series(SERIES_ISSUES_SHOWN + 1)  # one more: "and more"
         return super().get_context_data(
-            cards=cards(self.cast, self.card_version_read),
+            cards=cards(self.cast, self.card_version()),
             series_issues=issues[:SERIES_ISSUES_SHOWN],
             more_issues=len(issues) > SERIES_ISSUES_SHOWN,
             **kwargs,

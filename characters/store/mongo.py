@@ -116,6 +116,25 @@ def match_and_sort(rows) -> tuple[dict, dict] | None:
     return match, sort
 
 
+def _window_stages(rows, start: int, stop: int) -> list[dict] | None:
+    """`rows[start:stop]` (stop > start) as $match/$sort/$skip/$limit stages, or None where
+    the ORM must read them (match_and_sort). Raises EmptyResultSet for rows that match
+    nothing."""
+    if not _documents_as_stored(rows.query):
+        return None
+    compiled = match_and_sort(rows)
+    if compiled is None:
+        return None
+    match, sort = compiled
+    stages = [{"$match": match}] if match else []
+    if sort:
+        stages.append({"$sort": sort})
+    if start:
+        stages.append({"$skip": start})
+    stages.append({"$limit": stop - start})
+    return stages
+
+
 def _plain_sort(query) -> dict | None:
     """{column: 1 or -1} of the query's ordering (order_by, else the model's, reversed if the
     queryset is), or None unless every term names a concrete field of its own model."""
@@ -321,32 +340,17 @@ class MongoStore(Store):
         `size`: the two windows one after the other ($unionWith, whose rows are read only when
         the first window falls short), then the server's own $sample of them."""
         try:
-            compiled = [match_and_sort(rows) for rows in (after, before)]
+            first, then = (
+                None if rows.query.is_empty() else _window_stages(rows, 0, size)
+                for rows in (after, before)
+            )
         except EmptyResultSet:
-            compiled = [None]
-        same = after.model is before.model and all(
-            _documents_as_stored(rows.query) and not rows.query.is_empty()
-            for rows in (after, before)
-        )
-        if None in compiled or not same:
+            first = None
+        if first is None or then is None or after.model is not before.model:
             return super().sample(after, before, size, count)
-
-        def window(match, sort):
-            return [
-                *([{"$match": match}] if match else []),
-                *([{"$sort": sort}] if sort else []),
-                {"$limit": size},
-            ]
-
-        (first, first_sort), (then, then_sort) = compiled
         pipeline = [
-            *window(first, first_sort),
-            {
-                "$unionWith": {
-                    "coll": after.model._meta.db_table,
-                    "pipeline": window(then, then_sort),
-                }
-            },
+            *first,
+            {"$unionWith": {"coll": after.model._meta.db_table, "pipeline": then}},
             {"$limit": size},
             {"$sample": {"size": count}},
         ]
@@ -370,24 +374,14 @@ class MongoStore(Store):
         $match/$sort/$skip/$limit pipeline, which walks the index that matches the ordering
         and fetches only the rows returned. Querysets with joins, subqueries or annotations
         are sliced as usual."""
-        query = rows.query
-        if not _documents_as_stored(query):
-            return list(rows[start:stop])
-        if query.is_empty() or stop <= start:  # MongoDB refuses {$limit: 0}
+        if rows.query.is_empty() or stop <= start:  # MongoDB refuses {$limit: 0}
             return []
         try:
-            compiled = match_and_sort(rows)
+            pipeline = _window_stages(rows, start, stop)
         except EmptyResultSet:
             return []
-        if compiled is None:
+        if pipeline is None:
             return list(rows[start:stop])
-        match, sort = compiled
-        pipeline = [{"$match": match}] if match else []
-        if sort:
-            pipeline.append({"$sort": sort})
-        if start:
-            pipeline.append({"$skip": start})
-        pipeline.append({"$limit": stop - start})
         return instances(
             self.connection, rows.model, aggregate(self.connection, rows.model, pipeline)
         )
