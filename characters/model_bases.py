@@ -187,9 +187,17 @@ class IndexedQuerySet(DerivedFieldsQuerySet):
         moves the pages read from the end by k rows, as a forward read's last page misses or
         gains them.
         """
+        rows, start, stop, reversed_ = self.oriented(start, stop, count)
+        found = store.of(rows).window(rows, start, stop)
+        return found[::-1] if reversed_ else found
+
+    def oriented(self, start: int, stop: int, count: int | None = None):
+        """(rows, start, stop, reversed): the read window() makes for `self[start:stop]`,
+        from the end in the reversed ordering when `count` says that is nearer (its rows then
+        come in reverse)."""
         if count is not None and 0 <= count - stop < start and self.ends_with_pk():
-            return store.of(self).window(self.reverse(), count - stop, count - start)[::-1]
-        return store.of(self).window(self, start, stop)
+            return self.reverse(), count - stop, count - start, True
+        return self, start, stop, False
 
     def by_pk(self, pk):
         """The row with this primary key, or None: one indexed read (the store's)."""

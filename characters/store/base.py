@@ -70,6 +70,11 @@ class Store:
         """`list(rows[start:stop])`, read in the ordering's index order."""
         raise NotImplementedError
 
+    def windows(self, parts) -> list[list]:
+        """[rows.window(start, stop, count=size)] for each (rows, start, stop, size) of
+        `parts`: a page's windows of several querysets one after another (paging.Tiers)."""
+        return [rows.window(start, stop, count=size) for rows, start, stop, size in parts]
+
     def by_pk(self, rows, pk):
         """The row of `rows` with this primary key, or None."""
         found = list(rows.filter(pk=pk).order_by()[:1])

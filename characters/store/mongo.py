@@ -27,6 +27,8 @@ DEFAULT_TRANSACTION_LIFETIME = 60.0
 # A result document past 16 MB: BSONObjectTooLarge, and a $lookup's array ("Total size of
 # documents ... exceeds maximum document size").
 TOO_LARGE_CODES = {10334, 4568}
+# The field a union's rows carry their part's place in (MongoStore.windows).
+PLACE = "__part"
 ONE_BATCH = 100_000  # documents; the server still caps a batch at 16 MB
 
 
@@ -385,6 +387,48 @@ class MongoStore(Store):
         return instances(
             self.connection, rows.model, aggregate(self.connection, rows.model, pipeline)
         )
+
+    def windows(self, parts):
+        """One command where the contract takes one per part: each part's window (read from
+        the end where its own window() would be) tagged with the part's place, after the first
+        through $unionWith, then sorted by place and the shared ordering (the server promises
+        no order of a union's rows). Parts of several models or orderings, or whose rows need
+        the ORM, are read one by one."""
+        if len(parts) < 2:
+            return super().windows(parts)
+        branches, ordering = [], None
+        for place, (part, start, stop, size) in enumerate(parts):
+            if not part.ends_with_pk():
+                return super().windows(parts)  # the ordering would not give back each order
+            rows, start, stop, reversed_ = part.oriented(start, stop, size)
+            if rows.query.is_empty() or stop <= start:
+                continue
+            try:
+                stages = _window_stages(rows, start, stop)
+            except EmptyResultSet:
+                continue
+            if stages is None or rows.model is not parts[0][0].model:
+                return super().windows(parts)
+            sort = next((stage["$sort"] for stage in stages if "$sort" in stage), {})
+            forward = [(column, -way if reversed_ else way) for column, way in sort.items()]
+            if not forward or ordering not in (None, forward):
+                return super().windows(parts)
+            ordering = forward
+            branches.append(stages + [{"$addFields": {PLACE: place}}])
+        found = [[] for _ in parts]
+        if not branches:
+            return found
+        model = parts[0][0].model
+        pipeline = branches[0] + [
+            {"$unionWith": {"coll": model._meta.db_table, "pipeline": branch}}
+            for branch in branches[1:]
+        ]
+        pipeline.append({"$sort": {PLACE: 1, **dict(ordering)}})
+        connection = self.connection
+        documents = aggregate(connection, model, pipeline)
+        for document, row in zip(documents, instances(connection, model, documents), strict=True):
+            found[document[PLACE]].append(row)
+        return found
 
     def by_pk(self, rows, pk):
         """Workaround: UPSTREAM compiles a primary-key lookup as any query, and makes its row

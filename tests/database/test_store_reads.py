@@ -305,3 +305,77 @@ def test_a_sample_is_drawn_from_both_windows_in_one_command(django_assert_num_qu
     assert sorted(c.id for c in mongo.sample(*windows(0.0), 20, 20)) == [1, 2, 3, 4, 6, 7, 8, 9]
     found = mongo.sample(*windows(0.35), 6, 1)[0]
     assert field_values(found) == field_values(Character.objects.get(pk=found.pk))
+
+
+def test_a_pages_windows_of_several_parts_come_in_one_command(django_assert_num_queries):
+    """MongoStore.windows: the windows of a search's ranks, and of the oldest-first tiers read
+    from the end of the known dates, are the contract's (each part's own window) in one
+    command; parts that share no ordering, or need the ORM, are read one by one."""
+    import datetime as dt
+
+    from django.db.models import Exists, OuterRef
+
+    from characters import store
+    from characters.paging import Tiers
+    from characters.store.base import Store
+
+    names = ["Man", "Man-Thing", "Mandrill", "Manta", "Ant-Man", "Iron Man", "Spider-Man", "Bee"]
+    day = dt.datetime(2010, 1, 1, tzinfo=dt.UTC)
+    Character.objects.bulk_create(
+        [
+            Character(id=n, name=name, modified=None if n % 3 == 0 else day + dt.timedelta(n))
+            for n, name in enumerate(names, 1)
+        ]
+    )
+    mongo = store.for_alias("default")
+    characters = Character.objects.all()
+
+    def parts_of(tiers, start, stop):
+        parts = []
+        for (_, rows, _), size in zip(tiers.parts, tiers.counts, strict=True):
+            if start < size and stop > 0:
+                parts.append((rows, max(start, 0), min(stop, size), size))
+            start, stop = start - size, stop - size
+        return parts
+
+    ranks = characters.ranked_search("man")
+    by_rank = ["Man", "Man-Thing", "Mandrill", "Manta", "Ant-Man", "Iron Man", "Spider-Man"]
+    assert ranks.counts == [1, 3, 3]
+    oldest_first = characters.tiers("modified")
+    known = [c.name for c in characters.exclude(modified=None).order_by("modified", "id")]
+    unknown = [c.name for c in characters.filter(modified=None).order_by("id")]
+    assert oldest_first.counts == [len(known), len(unknown)]
+    for tiers, expected in ((ranks, by_rank), (oldest_first, known + unknown)):
+        for start in range(len(expected)):
+            for stop in range(start + 1, len(expected) + 1):
+                parts = parts_of(tiers, start, stop)
+                with django_assert_num_queries(1):
+                    found = mongo.windows(parts)
+                assert [[c.name for c in rows] for rows in found] == [
+                    [c.name for c in rows] for rows in Store.windows(mongo, parts)
+                ]
+                assert [c.name for rows in found for c in rows] == expected[start:stop]
+                assert [c.name for c in tiers.window(start, stop)] == expected[start:stop]
+    # The known dates' last two, read from the end of their index, then the unknown ones.
+    parts = parts_of(oldest_first, len(known) - 2, len(known) + 1)
+    assert parts[0][0].oriented(*parts[0][1:])[3]  # reversed
+    found = mongo.windows(parts)
+    assert [c.name for rows in found for c in rows] == known[-2:] + unknown[:1]
+    assert field_values(found[0][0]) == field_values(Character.objects.get(name=known[-2]))
+
+    # Two orderings, or a part the ORM must read (an anti-join): one read per part.
+    by_name = characters.filter(id__lte=4).order_by("sort_name", "id")
+    by_date = characters.filter(id__gt=4).order_by("modified", "id")
+    linked = CharacterComic.objects.filter(character_id=OuterRef("pk"))
+    no_comics = characters.filter(~Exists(linked), id__gt=4).order_by("sort_name", "id")
+    for second in (by_date, no_comics):
+        parts = [(by_name, 0, 4, 4), (second, 0, 4, 4)]
+        with django_assert_num_queries(2):
+            found = mongo.windows(parts)
+        assert [[c.id for c in rows] for rows in found] == [
+            [c.id for c in rows.window(0, 4)] for rows, *_ in parts
+        ]
+    # Parts that match nothing read nothing.
+    nothing = Tiers([("none", characters.none()), ("no name", characters.filter(pk__in=[]))])
+    with django_assert_num_queries(0):
+        assert mongo.windows([(rows, 0, 5, 5) for _, rows, _ in nothing.parts]) == [[], []]

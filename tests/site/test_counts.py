@@ -13,7 +13,7 @@ from characters.ingest.importer import Importer
 from characters.ingest.records import ParsedPage, parse_results
 from characters.models import CatalogueVersion, Character, Comic
 from characters.page_cache import kept_count, read_catalogue_version
-from tests.support.page_data import LINKED_READS, make_many
+from tests.support.page_data import LINKED_READS, make_many, rank_reads
 from tests.support.query_plans import RECORDER, explain
 from tests.support.unreachable import database_unreachable
 
@@ -77,6 +77,22 @@ def test_a_filter_is_counted_once_per_version(client, django_assert_num_queries,
         assert listed(client, "/characters/?image=1") == 15
     with django_assert_num_queries(1 + LINKED_READS + again):
         assert listed(client, "/characters/?q=hero 00&page=1") == 9
+
+
+def test_a_search_page_reads_the_ranks_it_reaches_at_once(client, django_assert_num_queries, again):
+    make_many(30, comics_each=1)
+    Character.objects.bulk_create(
+        [Character(id=100, name="Hero"), Character(id=101, name="Super Hero")]
+    )
+    CatalogueVersion.bump()
+    assert listed(client, "/characters/?q=hero") == 32  # counts kept
+    # The exact name, the 23 first names starting with it, and "Super Hero" on page 2.
+    for page, ranks in ((1, 2), (2, 2)):
+        with django_assert_num_queries(rank_reads(ranks) + LINKED_READS + again):
+            response = client.get(f"/characters/?q=hero&page={page}")
+        names = [card.character.name for card in response.context["cards"]]
+        assert names[0] == ("Hero" if page == 1 else "Hero 024")
+        assert names[-1] == ("Hero 023" if page == 1 else "Super Hero")
 
 
 def test_with_the_page_cache_the_version_is_read_once(

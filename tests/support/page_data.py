@@ -18,6 +18,14 @@ CHARACTER_READS = COMIC_READS = 1 if connection.vendor == "mongodb" else 3
 # The home page's sample when its window wraps around the end of random_key: two windows on
 # SQLite, one command on MongoDB (MongoStore.sample).
 WRAPPED_SAMPLE_READS = 1 if connection.vendor == "mongodb" else 2
+
+
+def rank_reads(reached: int) -> int:
+    """The reads of a search page's rows that span `reached` ranks (or the oldest-first
+    sort's two tiers): one per rank on SQLite, one command on MongoDB (MongoStore.windows)."""
+    return 1 if connection.vendor == "mongodb" else reached
+
+
 NOT_AVAILABLE_PATH = "http://i.annihil.us/u/prod/marvel/i/mg/b/40/image_not_available"
 
 
