@@ -1,7 +1,8 @@
 """What a character card shows, for a page of characters: computed once, with the comics of all
-of them read in one go (Comic.objects.titles_by_character). Cards already rendered for the
-catalogue version (includes/card_grid.html keeps them) come back as their HTML, and only the
-others' comics are read."""
+of them read in one go (Comic.objects.titles_by_character). For a catalogue version, cards a
+grid already rendered (includes/card_grid.html keeps them) come back as their HTML, a card's
+comics are kept once read (the home page's cards, whose reload form is not kept), and only
+the others' comics are read."""
 
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from django.core.cache.utils import make_template_fragment_key
 from django.utils.safestring import SafeString, mark_safe
 
 from characters.models import Character, Comic, ComicTitle
+from characters.page_cache import count_seconds
 
 CARD_COMICS = 3  # comic titles shown on a card
 CARD_IMAGE = "landscape_incredible"  # Marvel's 464x261 variant, as the original site used
@@ -37,28 +39,43 @@ def rendered_cards(character_ids, version: str) -> dict[int, SafeString]:
     return {cid: mark_safe(kept[key]) for cid, key in keys.items() if key in kept}  # noqa: S308
 
 
-def cards(characters, version: str | None = None) -> list[Card]:
-    """The cards of `characters`; with `version`, those rendered for it come back as HTML."""
+def card_comics(character_ids, version: str | None) -> dict[int, tuple[list[ComicTitle], int]]:
+    """(the comics a card shows, how many are linked) by character id; with `version`, kept
+    for it once read (for count_seconds(), as the rendered cards are)."""
+    keys = {character_id: f"card-comics:{character_id}:{version}" for character_id in character_ids}
+    kept = caches["template_fragments"].get_many(keys.values()) if version else {}
+    found = {cid: kept[key] for cid, key in keys.items() if key in kept}
+    missing = [cid for cid in keys if cid not in found]
+    linked = Comic.objects.titles_by_character(missing)  # no query for none
+    read = {cid: (linked.get(cid, [])[:CARD_COMICS], len(linked.get(cid, []))) for cid in missing}
+    if version and read:
+        kept_read = {keys[cid]: comics for cid, comics in read.items()}
+        caches["template_fragments"].set_many(kept_read, count_seconds())
+    return found | read
+
+
+def cards(characters, version: str | None = None, *, as_html: bool = True) -> list[Card]:
+    """The cards of `characters`. With `version`, what was kept for it: those rendered for it
+    come back as HTML (`as_html`: a grid, whose cards have nothing else), the others' comics
+    are kept."""
     characters = list(characters)
     if not characters:
         return []
-    rendered = rendered_cards((c.id for c in characters), version) if version else {}
-    unrendered = [c.id for c in characters if c.id not in rendered]
-    comics = Comic.objects.titles_by_character(unrendered)  # no query for none
+    rendered = rendered_cards((c.id for c in characters), version) if version and as_html else {}
+    comics = card_comics([c.id for c in characters if c.id not in rendered], version)
     found = []
     for character in characters:
         if character.id in rendered:
             found.append(Card(character, "", "", [], 0, html=rendered[character.id]))
             continue
-        linked = comics.get(character.id, [])
-        shown = linked[:CARD_COMICS]
+        shown, linked = comics[character.id]
         found.append(
             Card(
                 character=character,
                 url=character.get_absolute_url(),
                 image_url=character.upload_url("card") or character.image_url(CARD_IMAGE),
                 comics=shown,
-                more_comics=max(len(linked), character.comics_available) - len(shown),
+                more_comics=max(linked, character.comics_available) - len(shown),
             )
         )
     return found

@@ -155,26 +155,29 @@ def kept_response(keys: PageKeys, request, seconds: int) -> HttpResponse | None:
     return CachedPageMixin.tag(response, keys.etag, seconds)
 
 
-class CachedPageMixin:
+class CatalogueVersionMixin:
+    """A view's catalogue version, read once per request (by PageCacheMiddleware, if it looked
+    the page up): the page cache, the list's kept counts and the kept cards share it."""
+
+    _catalogue_version: str | None = None
+
+    def catalogue_version(self) -> str:
+        if self._catalogue_version is None:
+            read = getattr(self.request, "catalogue_version", None)
+            self._catalogue_version = read if read is not None else read_catalogue_version()
+        return self._catalogue_version
+
+
+class CachedPageMixin(CatalogueVersionMixin):
     """Serve a GET from the cache when its canonical URL was rendered for the current catalogue,
     tag it for HTTP caches, and answer a conditional GET for the current version with 304.
     (PageCacheMiddleware gives the same answers before the rest of the stack; where it looked
     the page up and missed, this only renders and keeps it.)"""
 
-    _catalogue_version: str | None = None
-
     @classmethod
     def canonical_query(cls, request) -> str:
         """The query string that selects this page; the list page overrides it."""
         return ""
-
-    def catalogue_version(self) -> str:
-        """Read once per request (by PageCacheMiddleware, if it looked the page up): the page
-        cache and the list's kept count share it."""
-        if self._catalogue_version is None:
-            read = getattr(self.request, "catalogue_version", None)
-            self._catalogue_version = read if read is not None else read_catalogue_version()
-        return self._catalogue_version
 
     def dispatch(self, request, *args, **kwargs):
         seconds = cache_seconds()

@@ -28,27 +28,31 @@ from characters import images
 from characters.cards import cards
 from characters.forms import FEATURED_COUNT, SORT_LABELS, CharacterFilterForm, FeaturedForm
 from characters.models import SERIES_ISSUES_SHOWN, Character, Comic
-from characters.page_cache import CachedPageMixin, count_seconds, kept_count
+from characters.page_cache import (
+    CachedPageMixin,
+    CatalogueVersionMixin,
+    count_seconds,
+    kept_count,
+)
 from characters.paging import IndexedPaginator
 
 DETAIL_IMAGE = "portrait_uncanny"  # 300x450
 PLACEHOLDER_IMAGE = "img/placeholder.svg"
 
 
-class CardsMixin:
-    """What the card partial needs besides the card, computed once per page; on the cached
-    pages also the version and time each rendered card is kept for (includes/card_grid.html)."""
+class CardsMixin(CatalogueVersionMixin):
+    """What the card partial needs besides the card, computed once per page, and the version
+    and time what a card shows is kept for (includes/card_grid.html, characters/cards.py)."""
 
     def card_version(self) -> str | None:
-        """The version cards are kept for, if this page keeps them (includes/card_grid.html)."""
-        if isinstance(self, CachedPageMixin) and count_seconds():
-            return self.catalogue_version()
-        return None
+        """The version cards are kept for, None when they are not kept. Read before the rows
+        the cards show, so a card is never kept under a version newer than what it shows."""
+        return self.catalogue_version() if count_seconds() else None
 
     def get_context_data(self, **kwargs):
-        if isinstance(self, CachedPageMixin):  # the version read only if a card grid asks
-            kwargs |= {"catalogue_version": self.catalogue_version, "card_seconds": count_seconds()}
         return super().get_context_data(
+            catalogue_version=self.catalogue_version,  # read only if a card asks
+            card_seconds=count_seconds(),
             placeholder=static(PLACEHOLDER_IMAGE),
             home_url=reverse("characters:home"),
             fragment_url=reverse("characters:featured_card"),
@@ -63,6 +67,7 @@ class FeaturedMixin(CardsMixin):
     def featured(self):
         """(characters, the one drawn for a single reloaded card) from ?ids=&reload=."""
         form = FeaturedForm(self.request.GET)
+        self.card_version()  # before the rows: the cards are kept under it
         return Character.objects.featured(FEATURED_COUNT, form.shown_ids, form.reload_ids)
 
 
@@ -76,7 +81,7 @@ class HomeView(FeaturedMixin, TemplateView):
     def get_context_data(self, **kwargs):
         characters, drawn = self.featured()
         return super().get_context_data(
-            cards=cards(characters),
+            cards=cards(characters, self.card_version(), as_html=False),
             featured_ids=",".join(str(c.id) for c in characters),
             drawn=drawn,
             **kwargs,
@@ -94,7 +99,7 @@ class FeaturedCardView(FeaturedMixin, TemplateView):
         if drawn is None:
             raise Http404("Nothing to reload: pass ids=<the six ids>&reload=<one of them>.")
         return super().get_context_data(
-            card=cards([drawn])[0],
+            card=cards([drawn], self.card_version(), as_html=False)[0],
             featured_ids=",".join(str(c.id) for c in characters),
             **kwargs,
         )

@@ -1,5 +1,6 @@
 """A character card on the list and comic pages is rendered once per catalogue version and
-process (includes/card_grid.html), for MARVELSITE_COUNT_CACHE_SECONDS, like the kept counts."""
+process (includes/card_grid.html), for MARVELSITE_COUNT_CACHE_SECONDS, like the kept counts;
+the home page's cards keep their comics the same way, never their reload form."""
 
 import pytest
 from django.core.cache import cache, caches
@@ -7,7 +8,7 @@ from django.core.cache.utils import make_template_fragment_key
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from characters.models import Character
+from characters.models import Character, Comic
 from characters.page_cache import read_catalogue_version
 from tests.support.page_data import make_character
 
@@ -64,4 +65,39 @@ def test_a_kept_card_reads_no_comics(client):
         third = client.get("/characters/").content.decode()
     assert "Comic 4" in third
     assert "Comic 1" in third
+    assert len([q["sql"] for q in logged if "character_comics" in q["sql"]]) == 1
+
+
+def test_the_home_pages_cards_keep_their_comics_not_their_form(client):
+    for n in range(1, 8):
+        make_character(n, f"Hero {n}", comics=[(100 + n, f"Comic {n}"), (200 + n, f"Other {n}")])
+    assert "Comic 1" in client.get("/characters/").content.decode()  # the grid's cards kept
+    shown = {"ids": "1,2,3,4,5,6"}
+    first = client.get("/", shown).content.decode()
+    assert "Comic 1" in first
+    with CaptureQueriesContext(connection) as logged:
+        second = client.get("/", shown).content.decode()
+    assert not [q["sql"] for q in logged if "character_comics" in q["sql"]]  # links not read
+    for n in range(1, 7):
+        assert f"Comic {n}" in second
+        assert f"Other {n}" in second
+        assert f'name="reload" value="{n}"' in second  # each card's own form, not kept
+    # A reload draws the one character not shown, whose comics the list kept.
+    with CaptureQueriesContext(connection) as logged:
+        reloaded = client.get("/featured/card/", {**shown, "reload": "3"}).content.decode()
+    assert "Comic 7" in reloaded
+    assert 'value="1,2,7,4,5,6"' in reloaded
+    assert not [q["sql"] for q in logged if "character_comics" in q["sql"]]
+    with CaptureQueriesContext(connection) as logged:
+        again = client.get("/", {"ids": "1,2,7,4,5,6"}).content.decode()
+    assert not [q["sql"] for q in logged if "character_comics" in q["sql"]]
+    assert "Other 7" in again
+    # A new version: the comics are read again, in one go.
+    comic = Comic.objects.get(pk=101)
+    comic.title = "Renamed 1"
+    comic.save()
+    with CaptureQueriesContext(connection) as logged:
+        third = client.get("/", shown).content.decode()
+    assert "Renamed 1" in third
+    assert "Comic 1" not in third
     assert len([q["sql"] for q in logged if "character_comics" in q["sql"]]) == 1
