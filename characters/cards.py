@@ -1,8 +1,8 @@
 """What a character card shows, for a page of characters: computed once, with the comics of all
 of them read in one go (Comic.objects.titles_by_character). For a catalogue version, cards a
-grid already rendered (includes/card_grid.html keeps them) come back as their HTML, a card's
-comics are kept once read (the home page's cards, whose reload form is not kept), and only
-the others' comics are read."""
+grid already rendered (includes/card_grid.html keeps them) come back as their HTML; the home
+page's cards, whose reload form is never kept, keep their comics once read; only the others'
+comics are read."""
 
 from dataclasses import dataclass
 
@@ -49,33 +49,35 @@ def card_comics(character_ids, version: str | None) -> dict[int, tuple[list[Comi
     linked = Comic.objects.titles_by_character(missing)  # no query for none
     read = {cid: (linked.get(cid, [])[:CARD_COMICS], len(linked.get(cid, []))) for cid in missing}
     if version and read:
-        kept_read = {keys[cid]: comics for cid, comics in read.items()}
-        caches["template_fragments"].set_many(kept_read, count_seconds())
+        to_keep = {keys[cid]: comics for cid, comics in read.items()}
+        caches["template_fragments"].set_many(to_keep, count_seconds())
     return found | read
 
 
 def cards(characters, version: str | None = None, *, as_html: bool = True) -> list[Card]:
-    """The cards of `characters`. With `version`, what was kept for it: those rendered for it
-    come back as HTML (`as_html`: a grid, whose cards have nothing else), the others' comics
-    are kept."""
+    """The cards of `characters`. With `version`, what was kept for it is used: a grid's
+    (`as_html`) cards rendered for it come back as HTML; other cards (the home page's, whose
+    reload form varies by request) keep their comics."""
     characters = list(characters)
     if not characters:
         return []
+    # A grid keeps its cards' HTML, whose comics need no keeping; the others keep their comics.
     rendered = rendered_cards((c.id for c in characters), version) if version and as_html else {}
-    comics = card_comics([c.id for c in characters if c.id not in rendered], version)
+    unrendered = [c.id for c in characters if c.id not in rendered]
+    comics = card_comics(unrendered, None if as_html else version)
     found = []
     for character in characters:
         if character.id in rendered:
             found.append(Card(character, "", "", [], 0, html=rendered[character.id]))
             continue
-        shown, linked = comics[character.id]
+        shown, linked_count = comics[character.id]
         found.append(
             Card(
                 character=character,
                 url=character.get_absolute_url(),
                 image_url=character.upload_url("card") or character.image_url(CARD_IMAGE),
                 comics=shown,
-                more_comics=max(linked, character.comics_available) - len(shown),
+                more_comics=max(linked_count, character.comics_available) - len(shown),
             )
         )
     return found

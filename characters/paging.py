@@ -43,14 +43,20 @@ class Tiers:
 
     def window(self, start: int, stop: int, count: int | None = None) -> list:
         """Rows start to stop of all the tiers (`count` unused: each tier knows its own)."""
+        wanted = self.parts_in(start, stop)
+        if not wanted:
+            return []
+        return [row for rows in store.of(wanted[0][0]).windows(wanted) for row in rows]
+
+    def parts_in(self, start: int, stop: int) -> list[tuple]:
+        """(rows, start, stop, size) of each tier that rows start to stop reach, in the tier's
+        own terms: what the store's windows() reads."""
         wanted = []
         for (_, rows, _), size in zip(self.parts, self.counts, strict=True):
             if start < size and stop > 0:
                 wanted.append((rows, max(start, 0), min(stop, size), size))
             start, stop = start - size, stop - size
-        if not wanted:
-            return []
-        return [row for rows in store.of(wanted[0][0]).windows(wanted) for row in rows]
+        return wanted
 
 
 class IndexedPage(Page):

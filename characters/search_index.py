@@ -79,6 +79,10 @@ class TokenOrdered:
         """Read forward whatever `count` says (a search's matches are few pages)."""
         return token_window(self.rows, self.token, start, stop)
 
+    def oriented(self, start: int, stop: int, count: int | None = None):
+        """The read window() makes, as IndexedQuerySet.oriented() gives it: forward."""
+        return self.rows, start, stop, False
+
 
 def drop_token_index(connection) -> None:
     """What ensure_token_index() made, dropped (migrating back before the tokens: SQLite

@@ -276,8 +276,9 @@ PAGE_CACHE_SECONDS = env.int("MARVELSITE_PAGE_CACHE_SECONDS", default=60)
 # the page cache does: a count reads one index key per row. Other writes show within this many
 # seconds. 0 counts on every request.
 COUNT_CACHE_SECONDS = env.int("MARVELSITE_COUNT_CACHE_SECONDS", default=60)
-# Per process. Rendered character cards (includes/card_grid.html, kept per catalogue version
-# for COUNT_CACHE_SECONDS) have a cache of their own, so that they never push pages out.
+# Per process. Rendered character cards (includes/card_grid.html) and the home page cards'
+# comics (characters/cards.py), kept per catalogue version for COUNT_CACHE_SECONDS, have a
+# cache of their own, so that they never push pages out: two entries per character at most.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "template_fragments": {

@@ -389,17 +389,20 @@ class MongoStore(Store):
         )
 
     def windows(self, parts):
-        """One command where the contract takes one per part: each part's window (read from
-        the end where its own window() would be) tagged with the part's place, after the first
-        through $unionWith, then sorted by place and the shared ordering (the server promises
-        no order of a union's rows). Parts of several models or orderings, or whose rows need
-        the ORM, are read one by one."""
-        if len(parts) < 2:
+        """One command where the contract takes one per part: each part's window, read as its
+        own window() reads it (from the end where that is nearer: oriented()), tagged with the
+        part's place, after the first through $unionWith, then sorted by place and the shared
+        ordering (the server promises no order of a union's rows). Parts of several models or
+        orderings, or whose rows need the ORM, are read one by one."""
+        model = parts[0][0].model if parts else None
+        if len(parts) < 2 or not all(
+            # Without a total order the final $sort could order ties unlike a part's own read.
+            part.model is model and part.ends_with_pk() and _documents_as_stored(part.query)
+            for part, *_ in parts
+        ):
             return super().windows(parts)
         branches, ordering = [], None
         for place, (part, start, stop, size) in enumerate(parts):
-            if not part.ends_with_pk():
-                return super().windows(parts)  # the ordering would not give back each order
             rows, start, stop, reversed_ = part.oriented(start, stop, size)
             if rows.query.is_empty() or stop <= start:
                 continue
@@ -407,7 +410,7 @@ class MongoStore(Store):
                 stages = _window_stages(rows, start, stop)
             except EmptyResultSet:
                 continue
-            if stages is None or rows.model is not parts[0][0].model:
+            if stages is None:
                 return super().windows(parts)
             sort = next((stage["$sort"] for stage in stages if "$sort" in stage), {})
             forward = [(column, -way if reversed_ else way) for column, way in sort.items()]
@@ -418,7 +421,6 @@ class MongoStore(Store):
         found = [[] for _ in parts]
         if not branches:
             return found
-        model = parts[0][0].model
         pipeline = branches[0] + [
             {"$unionWith": {"coll": model._meta.db_table, "pipeline": branch}}
             for branch in branches[1:]

@@ -316,7 +316,6 @@ def test_a_pages_windows_of_several_parts_come_in_one_command(django_assert_num_
     from django.db.models import Exists, OuterRef
 
     from characters import store
-    from characters.paging import Tiers
     from characters.store.base import Store
 
     names = ["Man", "Man-Thing", "Mandrill", "Manta", "Ant-Man", "Iron Man", "Spider-Man", "Bee"]
@@ -330,14 +329,6 @@ def test_a_pages_windows_of_several_parts_come_in_one_command(django_assert_num_
     mongo = store.for_alias("default")
     characters = Character.objects.all()
 
-    def parts_of(tiers, start, stop):
-        parts = []
-        for (_, rows, _), size in zip(tiers.parts, tiers.counts, strict=True):
-            if start < size and stop > 0:
-                parts.append((rows, max(start, 0), min(stop, size), size))
-            start, stop = start - size, stop - size
-        return parts
-
     ranks = characters.ranked_search("man")
     by_rank = ["Man", "Man-Thing", "Mandrill", "Manta", "Ant-Man", "Iron Man", "Spider-Man"]
     assert ranks.counts == [1, 3, 3]
@@ -348,7 +339,7 @@ def test_a_pages_windows_of_several_parts_come_in_one_command(django_assert_num_
     for tiers, expected in ((ranks, by_rank), (oldest_first, known + unknown)):
         for start in range(len(expected)):
             for stop in range(start + 1, len(expected) + 1):
-                parts = parts_of(tiers, start, stop)
+                parts = tiers.parts_in(start, stop)
                 with django_assert_num_queries(1):
                     found = mongo.windows(parts)
                 assert [[c.name for c in rows] for rows in found] == [
@@ -357,7 +348,7 @@ def test_a_pages_windows_of_several_parts_come_in_one_command(django_assert_num_
                 assert [c.name for rows in found for c in rows] == expected[start:stop]
                 assert [c.name for c in tiers.window(start, stop)] == expected[start:stop]
     # The known dates' last two, read from the end of their index, then the unknown ones.
-    parts = parts_of(oldest_first, len(known) - 2, len(known) + 1)
+    parts = oldest_first.parts_in(len(known) - 2, len(known) + 1)
     assert parts[0][0].oriented(*parts[0][1:])[3]  # reversed
     found = mongo.windows(parts)
     assert [c.name for rows in found for c in rows] == known[-2:] + unknown[:1]
@@ -375,7 +366,15 @@ def test_a_pages_windows_of_several_parts_come_in_one_command(django_assert_num_
         assert [[c.id for c in rows] for rows in found] == [
             [c.id for c in rows.window(0, 4)] for rows, *_ in parts
         ]
-    # Parts that match nothing read nothing.
-    nothing = Tiers([("none", characters.none()), ("no name", characters.filter(pk__in=[]))])
+    # A search's ranks read forward, as their own window() does, whatever the count says.
+    assert not any(rows.oriented(*window)[3] for rows, *window in ranks.parts_in(5, 7))
+    # Parts that match nothing read nothing, and keep their places among the others.
+    exact, words = ranks.parts[0][1], ranks.parts[2][1]
+    nothing = [characters.none(), characters.filter(pk__in=[])]
+    parts = [(exact, 0, 1, 1), *((rows, 0, 5, 5) for rows in nothing), (words, 1, 3, 3)]
+    with django_assert_num_queries(1):
+        found = mongo.windows(parts)
+    names_by_part = [[c.name for c in rows] for rows in found]
+    assert names_by_part == [["Man"], [], [], ["Iron Man", "Spider-Man"]]
     with django_assert_num_queries(0):
-        assert mongo.windows([(rows, 0, 5, 5) for _, rows, _ in nothing.parts]) == [[], []]
+        assert mongo.windows([(rows, 0, 5, 5) for rows in nothing]) == [[], []]
