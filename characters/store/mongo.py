@@ -3,6 +3,7 @@ its public API elsewhere, and the workarounds for UPSTREAM's bugs (characters/st
 each marked "Workaround" and checked by tests/database/test_upstream_workarounds.py."""
 
 import contextlib
+import functools
 
 from bson import Timestamp
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
@@ -51,17 +52,7 @@ def instances(connection, model, documents: list[dict]) -> list:
     Django's JSONField to json.loads it back, and match every row's keys to fields anew. Here
     a JSON value is taken as pymongo decoded it and every other field goes through the same
     converters as the ORM's."""
-    fields = model._meta.concrete_fields
-    columns = [field.column for field in fields]
-    converting = []
-    for position, field in enumerate(fields):
-        if isinstance(field, models.JSONField) and _json_as_decoded(field):
-            continue
-        column = field.get_col(model._meta.db_table)
-        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        if converters:
-            converting.append((position, column, converters))
-    names = [field.attname for field in fields]
+    columns, names, converting = _instance_plan(model, connection)
     found = []
     for document in documents:
         values = [document.get(column) for column in columns]
@@ -72,6 +63,22 @@ def instances(connection, model, documents: list[dict]) -> list:
             values[position] = value
         found.append(model.from_db(connection.alias, names, values))
     return found
+
+
+@functools.lru_cache(maxsize=64)  # a few models per thread's connection
+def _instance_plan(model, connection) -> tuple[list, list, list]:
+    """(columns, attribute names, (position, column, converters) of the fields to convert) of
+    `model`'s instances: what instances() would otherwise work out again for every read."""
+    fields = model._meta.concrete_fields
+    converting = []
+    for position, field in enumerate(fields):
+        if isinstance(field, models.JSONField) and _json_as_decoded(field):
+            continue
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if converters:
+            converting.append((position, column, converters))
+    return [field.column for field in fields], [field.attname for field in fields], converting
 
 
 class _ReadTwice(Exception):
