@@ -26,7 +26,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from characters.ingest.records import InvalidEnvelope, ParsedPage, parse_envelope, parse_results
+from characters.ingest.records import (
+    NESTED_TOO_DEEPLY,
+    InvalidEnvelope,
+    ParsedPage,
+    parse_envelope,
+    parse_results,
+)
 
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "data" / "characters.json.gz"
 # The bundled data set is 2 MB of JSON; Marvel's pages are far smaller.
@@ -37,10 +43,18 @@ class RecordingError(Exception):
     """A file that cannot be read as recorded Marvel data (the message names it)."""
 
 
+class _NestedTooDeeply(RecordingError):
+    """A value the decoder cannot read for its depth: a record of the results is skipped."""
+
+
 CHUNK_CHARS = 64 * 1024
 JSON_WHITESPACE = " \t\n\r"
 DECODER = json.JSONDecoder()
 NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
+# What passing over a value looks for: brackets and quotes outside strings, and inside one
+# its end or an escape.
+BRACKET_OR_QUOTE = re.compile(r'[\[\]{}"]')
+QUOTE_OR_ESCAPE = re.compile(r'["\\]')
 
 
 class _JSONStream:
@@ -98,7 +112,7 @@ class _JSONStream:
                     raise self.malformed(str(exc)) from None
                 continue
             except RecursionError:
-                raise self.malformed("nested too deeply") from None
+                raise _NestedTooDeeply(f"{self.where}: malformed JSON: nested too deeply") from None
             if NUMBER_TAIL.fullmatch(self.buffer, end) and self._fill():
                 continue  # a number at the end of the chunk may go on in the next one
             self.pos = end
@@ -109,14 +123,47 @@ class _JSONStream:
         near the end (a token cut in two). Anything else is malformed, read no further."""
         return error.msg.startswith("Unterminated string") or error.pos > len(self.buffer) - 16
 
+    def pass_over(self) -> None:
+        """Move past the array or object that comes next without decoding it (one nested too
+        deeply for the decoder): brackets counted outside strings, what was passed dropped
+        from the buffer as it goes."""
+        depth, in_string = 0, False
+        while True:
+            pattern = QUOTE_OR_ESCAPE if in_string else BRACKET_OR_QUOTE
+            found = pattern.search(self.buffer, self.pos)
+            if found is None or (found.end() == len(self.buffer) and found.group() == "\\"):
+                # Read on; an escape at the chunk's end waits for the character it escapes.
+                self.pos = len(self.buffer) if found is None else found.start()
+                if not self._fill():
+                    raise self.malformed("nested too deeply, and cut short")
+                continue
+            char, self.pos = found.group(), found.end()
+            if char == "\\":
+                self.pos += 1
+            elif char == '"':
+                in_string = not in_string
+            elif char in "[{":
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 0:
+                    return
+
     def array(self) -> Iterator[object]:
-        """Yield the items of the array that comes next, one at a time."""
+        """Yield the items of the array that comes next, one at a time; an item nested too
+        deeply to decode is passed over and yielded as NESTED_TOO_DEEPLY, so a record's depth
+        costs that record only."""
         self.take("[")
         if self.peek() == "]":
             self.pos += 1
             return
         while True:
-            yield self.value()
+            try:
+                item = self.value()
+            except _NestedTooDeeply:
+                self.pass_over()
+                item = NESTED_TOO_DEEPLY
+            yield item
             if self.peek() != ",":
                 self.take("]")
                 return

@@ -277,8 +277,21 @@ def _name(raw: Mapping) -> str:
     return name
 
 
+class _NestedTooDeeply:
+    """What a reader hands on for a record nested too deeply to decode (its JSON passed over):
+    parsed, it is skipped with that reason."""
+
+    def __repr__(self) -> str:
+        return "NESTED_TOO_DEEPLY"
+
+
+NESTED_TOO_DEEPLY = _NestedTooDeeply()
+
+
 def parse_character(raw: object) -> CharacterRecord:
     """Validate one raw character object; raise :class:`InvalidRecord` when unusable."""
+    if raw is NESTED_TOO_DEEPLY:
+        raise InvalidRecord("its JSON is nested too deeply to read; the record was passed over")
     if not isinstance(raw, Mapping):
         raise InvalidRecord(f"a character must be a JSON object, got {type(raw).__name__}")
     if raw.get("id") is None:

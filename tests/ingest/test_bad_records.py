@@ -20,6 +20,7 @@ from characters.ingest.recordings import BUNDLED_DATASET
 from characters.ingest.records import ParsedPage, parse_character, parse_results
 from characters.ingest.seed import SPLIT_AFTER_CONFLICTS, Report, _import_page, is_refused
 from characters.ingest.stats import ImportStats
+from tests.support.bad_json import nested_too_deeply
 from tests.support.manage import manage_in
 
 SURROGATE = "\ud800"
@@ -248,17 +249,21 @@ def test_poisoned_records_among_good_ones(env, tmp_path):
         "thumbnail": {"path": "javascript:alert(1)", "extension": "jpg"},
         "urls": [{"type": "x", "url": "data:text/html,1"}, {"type": "y", "url": "https://m.x"}],
     }
-    raw = [*good[:3], *POISONED.values(), *good[3:25], cleaned, *good[25:]]
+    before, after = [*good[:3], *POISONED.values()], [*good[3:25], cleaned, *good[25:]]
+    # \ud800 is written as an escape, as Marvel would; the record nested too deeply for the
+    # decoder is only text (json.dumps cannot write it either).
+    records = [*map(json.dumps, before), nested_too_deeply(), *map(json.dumps, after)]
     path = tmp_path / "poisoned.json"
-    path.write_text(json.dumps(raw))  # \ud800 is written as an escape, as Marvel would
+    path.write_text(f"[{', '.join(records)}]")
 
     done, counters = seed(env, "--path", str(path), "--page-size", "10")
 
     assert done.returncode == 0, done.stderr
     assert counters["error"] is None
     assert counters["characters_created"] == len(good) + 1
-    assert (counters["characters_skipped"], counters["pages"]) == (len(POISONED), 4)
-    assert done.stderr.count("skipped:") == len(POISONED)
+    assert (counters["characters_skipped"], counters["pages"]) == (len(POISONED) + 1, 4)
+    assert done.stderr.count("skipped:") == len(POISONED) + 1
+    assert "nested too deeply to read" in done.stderr
     rows = stored(env, "name", "description", "thumbnail_path", "urls")
     assert set(rows) == {r["id"] for r in good} | {900010}
     assert rows[900010] == {

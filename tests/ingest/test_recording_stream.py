@@ -1,6 +1,7 @@
 """Recorded files are read as streams, one record at a time (characters/ingest/recordings.py):
-the records are exactly json's, whatever the chunk boundaries cut, and memory follows the page,
-not the file (a real seed_marvel's peak RSS)."""
+the records are exactly json's, whatever the chunk boundaries cut, a record nested too deeply
+to decode is passed over alone, and memory follows the page, not the file (a real
+seed_marvel's peak RSS)."""
 
 import json
 import random
@@ -10,6 +11,8 @@ import pytest
 
 from characters.ingest import recordings
 from characters.ingest.recordings import RecordingError, RecordingSource, scan
+from characters.ingest.records import NESTED_TOO_DEEPLY
+from tests.support.bad_json import nested_too_deeply
 from tests.support.manage import ROOT
 from tests.support.peak_memory import run_measured
 
@@ -88,6 +91,25 @@ def test_random_documents_split_anywhere(tmp_path, monkeypatch):
         path = tmp_path / f"{n}.json"
         path.write_text(json.dumps({"data": {"results": records}}, indent=rng.choice([None, 1])))
         assert raw_records(path) == records
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64 * 1024])
+@pytest.mark.parametrize("shape", ["array", "envelope"])
+def test_a_record_nested_too_deeply_is_skipped_alone(tmp_path, monkeypatch, chunk, shape):
+    monkeypatch.setattr(recordings, "CHUNK_CHARS", chunk)
+    first, last = SAMPLE[0], {"id": 22, "name": "After"}
+    results = f"[{json.dumps(first)}, {nested_too_deeply()}, {json.dumps(last)}]"
+    text = results if shape == "array" else f'{{"data": {{"offset": 40, "results": {results}}}}}'
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+
+    assert raw_records(path) == [first, NESTED_TOO_DEEPLY, last]
+    [page] = RecordingSource(path)
+    assert [record.id for record in page.records] == [1, 22]
+    [skipped] = page.skipped
+    assert skipped.offset == (1 if shape == "array" else 41)
+    assert "nested too deeply to read" in skipped.describe()
+    assert scan(path).count == 3
 
 
 @pytest.mark.parametrize(
