@@ -12,7 +12,8 @@ validation as API responses. ``offset``/``max_offset`` select pages as the API l
 
 Files are read as streams, one record at a time, so memory follows the page, not the file. A
 file's JSON (after decompression) may hold at most ``max_bytes``: reading stops there, so a
-small gzip bomb costs little time or memory.
+small gzip bomb costs little time or memory. A record nested too deeply for Python's decoder
+is passed over (its brackets matched, in runs) and skipped; the rest of its file is read.
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ CHUNK_CHARS = 64 * 1024
 JSON_WHITESPACE = " \t\n\r"
 DECODER = json.JSONDecoder()
 NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
-# What passing over a value looks for: brackets and quotes outside strings, and inside one
-# its end or an escape.
-BRACKET_OR_QUOTE = re.compile(r'[\[\]{}"]')
-QUOTE_OR_ESCAPE = re.compile(r'["\\]')
+# What passing over a value looks for, a run at a time (so a file of brackets costs no more
+# than reading it): brackets of one kind, or a quote opening a string; in a string, all of it
+# up to its closing quote (escapes included), or to the chunk's end.
+BRACKETS_OR_QUOTE = re.compile(r'\[+|\]+|\{+|\}+|"')
+STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+CLOSES = {"]": "[", "}": "{"}
 
 
 class _JSONStream:
@@ -125,29 +128,43 @@ class _JSONStream:
 
     def pass_over(self) -> None:
         """Move past the array or object that comes next without decoding it (one nested too
-        deeply for the decoder): brackets counted outside strings, what was passed dropped
-        from the buffer as it goes."""
-        depth, in_string = 0, False
+        deeply for the decoder): its brackets matched outside strings, what was passed
+        dropped from the buffer as it goes. Nothing else in it is checked."""
+        open_brackets = bytearray()  # one byte a bracket: bounded by what a file may hold
         while True:
-            pattern = QUOTE_OR_ESCAPE if in_string else BRACKET_OR_QUOTE
-            found = pattern.search(self.buffer, self.pos)
-            if found is None or (found.end() == len(self.buffer) and found.group() == "\\"):
-                # Read on; an escape at the chunk's end waits for the character it escapes.
-                self.pos = len(self.buffer) if found is None else found.start()
-                if not self._fill():
-                    raise self.malformed("nested too deeply, and cut short")
+            found = BRACKETS_OR_QUOTE.search(self.buffer, self.pos)
+            if found is None:
+                self.pos = len(self.buffer)
+                self._fill_or_fail()
                 continue
-            char, self.pos = found.group(), found.end()
-            if char == "\\":
-                self.pos += 1
-            elif char == '"':
-                in_string = not in_string
-            elif char in "[{":
-                depth += 1
+            run, self.pos = found.group(), found.end()
+            if run == '"':
+                self._pass_string()
+            elif run[0] in "[{":
+                open_brackets += run.encode()
             else:
-                depth -= 1
-                if depth == 0:
+                closed = min(len(run), len(open_brackets))
+                opener = CLOSES[run[0]].encode()
+                if not closed or open_brackets.count(opener, -closed) != closed:
+                    raise self.malformed(f"{run[0]!r} closes no bracket of its kind")
+                del open_brackets[-closed:]
+                if not open_brackets:  # closed: any brackets left are its container's
+                    self.pos -= len(run) - closed
                     return
+
+    def _pass_string(self) -> None:
+        """Move past the rest of a string whose opening quote was passed."""
+        while True:
+            end = STRING_BODY.match(self.buffer, self.pos).end()
+            if end < len(self.buffer) and self.buffer[end] == '"':
+                self.pos = end + 1
+                return
+            self.pos = end  # the chunk ends in the string, or right after a backslash
+            self._fill_or_fail()
+
+    def _fill_or_fail(self) -> None:
+        if not self._fill():
+            raise self.malformed("nested too deeply, and its brackets or strings never close")
 
     def array(self) -> Iterator[object]:
         """Yield the items of the array that comes next, one at a time; an item nested too
@@ -161,6 +178,8 @@ class _JSONStream:
             try:
                 item = self.value()
             except _NestedTooDeeply:
+                if self.peek() not in ("[", "{"):
+                    raise
                 self.pass_over()
                 item = NESTED_TOO_DEEPLY
             yield item

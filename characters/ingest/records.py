@@ -277,7 +277,7 @@ def _name(raw: Mapping) -> str:
     return name
 
 
-class _NestedTooDeeply:
+class _PassedOver:
     """What a reader hands on for a record nested too deeply to decode (its JSON passed over):
     parsed, it is skipped with that reason."""
 
@@ -285,7 +285,7 @@ class _NestedTooDeeply:
         return "NESTED_TOO_DEEPLY"
 
 
-NESTED_TOO_DEEPLY = _NestedTooDeeply()
+NESTED_TOO_DEEPLY = _PassedOver()
 
 
 def parse_character(raw: object) -> CharacterRecord:

@@ -103,6 +103,8 @@ def test_a_record_nested_too_deeply_is_skipped_alone(tmp_path, monkeypatch, chun
     path = tmp_path / "deep.json"
     path.write_text(text)
 
+    with pytest.raises(RecursionError):  # as deep as the test means, on this Python too
+        json.loads(nested_too_deeply())
     assert raw_records(path) == [first, NESTED_TOO_DEEPLY, last]
     [page] = RecordingSource(path)
     assert [record.id for record in page.records] == [1, 22]
@@ -112,10 +114,19 @@ def test_a_record_nested_too_deeply_is_skipped_alone(tmp_path, monkeypatch, chun
     assert scan(path).count == 3
 
 
+def test_a_value_nested_too_deeply_outside_the_records_is_the_files_error(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text(f'{{"data": {{"results": [], "x": {nested_too_deeply()}}}}}')
+    with pytest.raises(RecordingError, match="malformed JSON: nested too deeply$"):
+        RecordingSource(path)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("[" * 100_000, "nested too deeply"),
+        ("[" * 100_000, "nested too deeply, and its brackets or strings never close"),
+        ('[{"id": 1}, ' + "[" * 100_000 + "}" * 100_000 + "]", "'}' closes no bracket of its kind"),
+        ('[{"id": 1}, ' + "[" * 100_000 + '"' + "]" * 100_000 + "]", "never close"),
         ('{"data": {"results": [{"id": 1}]}} []', "extra data after the JSON value"),
         ('{"data": {"results": [{"id": 1},]}}', "Expecting value"),
         ('{"data": {"results": [{"id": 1}', "expected ']'"),

@@ -3,14 +3,15 @@
 import json
 
 
-def nested_too_deeply(levels: int = 5000) -> str:
-    """A record's JSON deeper than the decoder reads, with brackets, quotes and escapes inside
-    its strings (which must not count)."""
+def nested_too_deeply(levels: int = 25_000) -> str:
+    """A record's JSON deeper than Python's decoder reads (arrays and objects in turn, twice
+    `levels` deep: past the limits of the Pythons this runs on, which the tests check), with
+    brackets, quotes and escapes inside its strings, which must not count."""
     inside = json.dumps('s"]}\\[{')
     return (
         '{"id": 7, "name": "Deep", "x": '
-        + "[" * levels
+        + '[{"k": ' * levels
         + inside
-        + "]" * levels
+        + "}]" * levels
         + f', "after": {json.dumps(chr(92) + chr(34) + "]}{[")}}}'
     )
