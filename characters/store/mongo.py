@@ -132,9 +132,11 @@ def _window_stages(rows, start: int, stop: int) -> list[dict] | None:
     if not _documents_as_stored(rows.query):
         return None
     compiled = match_and_sort(rows)
-    if compiled is None:
-        return None
-    match, sort = compiled
+    return None if compiled is None else _stages(*compiled, start, stop)
+
+
+def _stages(match: dict, sort: dict, start: int, stop: int) -> list[dict]:
+    """Rows start to stop (stop > start) of those `match` gives in `sort`'s order."""
     stages = [{"$match": match}] if match else []
     if sort:
         stages.append({"$sort": sort})
@@ -414,17 +416,17 @@ class MongoStore(Store):
             if rows.query.is_empty() or stop <= start:
                 continue
             try:
-                stages = _window_stages(rows, start, stop)
+                compiled = match_and_sort(rows)  # documents as stored: checked above
             except EmptyResultSet:
                 continue
-            if stages is None:
+            if compiled is None:
                 return super().windows(parts)
-            sort = next((stage["$sort"] for stage in stages if "$sort" in stage), {})
+            match, sort = compiled
             forward = [(column, -way if reversed_ else way) for column, way in sort.items()]
             if not forward or ordering not in (None, forward):
                 return super().windows(parts)
             ordering = forward
-            branches.append(stages + [{"$addFields": {PLACE: place}}])
+            branches.append(_stages(match, sort, start, stop) + [{"$addFields": {PLACE: place}}])
         found = [[] for _ in parts]
         if not branches:
             return found
