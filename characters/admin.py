@@ -40,7 +40,7 @@ from characters.models import (
 from characters.page_cache import kept_count
 from characters.paging import IndexedPaginator
 from characters.views import PLACEHOLDER_IMAGE
-from marvelsite.db_errors import is_transient
+from marvelsite.db_errors import DATABASE_ERRORS, may_run_again
 from marvelsite.transactions import atomic
 
 
@@ -188,11 +188,16 @@ def _marvel_value(value) -> str:
 
 
 # A save that met another writer's commit (a MongoDB WriteConflict, a row at a new version, a
-# local id taken) is run again from its reads this many times in all, after a random pause
-# that doubles up to a limit (concurrent adds race for the same next id).
-SAVE_ATTEMPTS = 10
+# local id taken) or an election is run again from its reads, after a random pause that
+# doubles up to a limit (concurrent adds race for the same next id). Tries are started while
+# one can start within SAVE_BUDGET of the first: bounded by time, as the driver's
+# with_transaction is, not by a count, since how many tries a save loses depends on how many
+# writers race it and how busy the machine is. Not run again: a save that waited for a primary
+# in vain (the driver already waited serverSelectionTimeoutMS: a 503 now, as for pages), and a
+# commit whose outcome is unknown (it may have been applied: a second run could apply it twice).
+SAVE_BUDGET = 10.0  # seconds
 SAVE_PAUSE = 0.01  # seconds, at most, before the second try
-SAVE_PAUSE_LIMIT = 0.5
+SAVE_PAUSE_LIMIT = 0.5  # seconds
 
 
 class VersionedForm(forms.ModelForm):
@@ -332,18 +337,25 @@ class OneTransactionMixin:
         if request.method != "POST":
             return view(request, *args)
         using = router.db_for_write(self.model)
-        for attempt in range(1, SAVE_ATTEMPTS + 1):
+        deadline = time.monotonic() + SAVE_BUDGET
+        longest_pause = SAVE_PAUSE
+        while True:
             try:
                 with atomic(using), CatalogueVersion.bumped_once(using):
                     return view(request, *args)
-            except (RowChanged, DatabaseError) as error:
-                if attempt == SAVE_ATTEMPTS or not (
-                    isinstance(error, RowChanged) or is_transient(error)
-                ):
+            except (RowChanged, *DATABASE_ERRORS) as error:
+                # The failed try's messages ("… was changed successfully") are void.
+                request._messages = default_storage(request)
+                if not (isinstance(error, RowChanged) or may_run_again(error)):
                     raise
-                request._messages = default_storage(request)  # the failed try's are void
-                time.sleep(random.uniform(0, min(SAVE_PAUSE * 2**attempt, SAVE_PAUSE_LIMIT)))
-        raise AssertionError("unreachable")
+                pause = random.uniform(0, longest_pause)
+                longest_pause = min(2 * longest_pause, SAVE_PAUSE_LIMIT)
+                if time.monotonic() + pause < deadline:
+                    time.sleep(pause)
+                    continue
+                if isinstance(error, RowChanged):  # the editor is told to try again (a 503)
+                    raise DatabaseError(f"still changing after {SAVE_BUDGET:g} s") from error
+                raise
 
 
 class OwnershipAdminMixin(OneTransactionMixin):

@@ -8,7 +8,8 @@ Every place that prints or logs a database error uses it: seed_marvel, wait_for_
 network error (worth another try) from a real failure; `is_selection_timeout()` a database no
 member of which answered; `is_rejected_request()` a request the server answered with a refusal
 (bad input: a bug to see, not an outage); `is_write_conflict()` a transaction that met another
-writer's (or, under cache pressure, the storage engine's) rollback.
+writer's (or, under cache pressure, the storage engine's) rollback; `may_run_again()` a
+transaction worth running again from its start (the admin's saves).
 """
 
 from collections.abc import Iterator
@@ -98,6 +99,18 @@ def is_transient(error: BaseException) -> bool:
         if type(link).__name__ == "OperationalError" and "database is locked" in str(link):
             return True
     return False
+
+
+def may_run_again(error: BaseException) -> bool:
+    """Whether a transaction that failed with `error` is worth running again from its start:
+    transient, nothing of it committed, and not a wait for a primary that already ran its
+    course (a selection timeout). A commit whose outcome is unknown may have been applied."""
+    if not is_transient(error) or is_selection_timeout(error):
+        return False
+    return not any(
+        isinstance(link, PyMongoError) and link.has_error_label("UnknownTransactionCommitResult")
+        for link in chain(error)
+    )
 
 
 def is_write_conflict(error: BaseException) -> bool:

@@ -12,7 +12,7 @@ from pymongo.errors import (
 )
 
 from characters.models import Character
-from marvelsite.db_errors import describe, is_transient, is_write_conflict
+from marvelsite.db_errors import describe, is_transient, is_write_conflict, may_run_again
 from marvelsite.redaction import configured_secrets, mask_secrets
 
 
@@ -160,6 +160,38 @@ def test_transient_errors_are_told_from_failures(error, transient):
 def test_write_conflicts_are_told_from_other_transient_errors(error, conflict):
     assert is_write_conflict(error) is conflict
     assert is_write_conflict(chained(DatabaseError(), error)) is conflict
+
+
+@pytest.mark.parametrize(
+    ("error", "again"),
+    [
+        (OperationFailure("WriteConflict error", code=112), True),
+        (
+            OperationFailure(
+                "aborted", code=251, details={"errorLabels": ["TransientTransactionError"]}
+            ),
+            True,
+        ),
+        (NotPrimaryError("not primary", {"code": 10107}), True),
+        (OperationalError("database is locked"), True),
+        # The driver already waited for a primary: no second wait.
+        (ServerSelectionTimeoutError("No primary available for writes"), False),
+        # The commit may have been applied: a second run could apply it twice.
+        (
+            OperationFailure(
+                "commit",
+                code=91,
+                details={"errorLabels": ["UnknownTransactionCommitResult"]},
+            ),
+            False,
+        ),
+        (AutoReconnect("connection closed"), True),
+        (OperationFailure("bad query", code=2), False),
+    ],
+)
+def test_a_transaction_runs_again_only_when_nothing_of_it_may_have_committed(error, again):
+    assert may_run_again(error) is again
+    assert may_run_again(chained(DatabaseError(), error)) is again
 
 
 @pytest.mark.django_db
