@@ -4,10 +4,17 @@ Each backend gets a throw-away database prepared as bench.pages does. Then, in a
 its own per backend, the Django test client requests each page with the page cache off:
 --requests times unprofiled (the request thread's CPU time per request), then as many under
 cProfile. Prints each page's CPU per request on each backend and the functions whose own time
-per request exceeds SQLite's most on MongoDB (with one backend: its costliest). mongod's own
-CPU is not in these figures: bench.pages measures it with the server's.
+per request exceeds SQLite's most on MongoDB (with one backend: its costliest).
+
+mongod's own CPU is not in those figures (bench.pages measures it with the server's under load).
+On MongoDB the commands the request thread sends for ten requests of each page are recorded too
+(pymongo's command monitoring) and then replayed straight to mongod, --replays times each
+distinct read from four threads, each cursor drained, against the CPU time of mongod's threads:
+what the database itself spends per page, beside a `ping` replayed the same way in the same run
+(the cost of any command at all).
 
     .venv/bin/python -m bench.cpu_profile [--backends sqlite,mongodb] [--requests 50] [--top 12]
+        [--replays 2000]
 """
 
 import argparse
@@ -18,19 +25,22 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from bench import harness
 
 
 def worker(pages: dict, times: int) -> dict:
-    """{page: {"cpu_ms": ..., "functions": {name: [own ms, calls] per request}}}."""
+    """{page: {"cpu_ms": ..., "functions": {name: [own ms, calls] per request}, "commands":
+    {[database, command]: times sent} over RECORDED_REQUESTS requests (MongoDB)}}."""
     import cProfile
     import pstats
     import time
 
     import django
 
+    recorder = CommandRecorder()
     django.setup()
     from django.test import Client
     from django.test.utils import override_settings
@@ -41,6 +51,9 @@ def worker(pages: dict, times: int) -> dict:
         for name, url in pages.items():
             for _ in range(5):  # warm: kept counts, card fragments, connections
                 assert client.get(url).status_code == 200, url
+            with recorder.recording() as commands:
+                for _ in range(RECORDED_REQUESTS):
+                    client.get(url)
             started = time.thread_time()
             for _ in range(times):
                 client.get(url)
@@ -54,8 +67,126 @@ def worker(pages: dict, times: int) -> dict:
                 where = re.sub(r".*/(site-packages|lib/python3\.\d+)/", "", path)
                 where = where.removeprefix(str(harness.ROOT) + "/")
                 functions[f"{where}:{line}({function})"] = [row[2] * 1000 / times, row[1] / times]
-            found[name] = {"cpu_ms": cpu_ms, "functions": functions}
+            found[name] = {
+                "cpu_ms": cpu_ms,
+                "functions": functions,
+                "commands": [[*key, sent] for key, sent in commands.items()],
+            }
     return found
+
+
+# Requests of each page whose MongoDB commands are recorded (home draws other cards each time).
+RECORDED_REQUESTS = 10
+# What a command carries that belongs to the session that sent it, not to the work asked.
+SESSION_FIELDS = {"lsid", "txnNumber", "$clusterTime", "$db", "$readPreference"}
+# Replayed: reads only. A write would be applied once per replay.
+READ_COMMANDS = {"find", "aggregate", "count", "distinct"}
+
+
+class CommandRecorder:
+    """Records the commands the worker's request thread sends to MongoDB inside
+    `recording()` (pymongo publishes a command's events on the thread that sends it), so
+    neither the watcher's thread nor the timed and profiled requests pay for it. A cursor's
+    getMore is not recorded: the replay drains each cursor itself."""
+
+    def __init__(self):
+        from pymongo import monitoring
+
+        self.thread = None
+        self.commands: dict = {}
+        recorder = self
+
+        class Listener(monitoring.CommandListener):
+            def started(self, event):
+                if threading.get_ident() == recorder.thread:
+                    recorder.add(event)
+
+            def succeeded(self, event):
+                pass
+
+            def failed(self, event):
+                pass
+
+        monitoring.register(Listener())  # applies to the clients made from now on
+
+    def add(self, event) -> None:
+        from bson import json_util
+
+        if event.command_name in ("getMore", "killCursors", "endSessions"):
+            return
+        command = {k: v for k, v in event.command.items() if k not in SESSION_FIELDS}
+        key = (event.database_name, json_util.dumps(command))
+        self.commands[key] = self.commands.get(key, 0) + 1
+
+    @contextlib.contextmanager
+    def recording(self):
+        self.commands = {}
+        self.thread = threading.get_ident()
+        try:
+            yield self.commands
+        finally:
+            self.thread = None
+
+
+def task_cpu_seconds(pid: int) -> float:
+    """The CPU time of a process's threads so far, in nanoseconds' resolution
+    (/proc/PID/task/*/schedstat; /proc/PID/stat counts 10 ms ticks, coarse for a ping)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(OSError):
+            total += int(stat.read_text().split()[0])
+    return total / 1e9
+
+
+def is_read(command: dict) -> bool:
+    name = next(iter(command))
+    stages = command.get("pipeline", []) if name == "aggregate" else []
+    return name in READ_COMMANDS and not any("$out" in st or "$merge" in st for st in stages)
+
+
+def replay(uri: str, mongod: int, pages: dict, times: int) -> dict:
+    """{page: (mongod's CPU ms per request, commands per request, writes not replayed)} for
+    the recorded commands of each page, and {"ping": ms} for a `ping`: each distinct command
+    sent `times` times from four threads (a cursor drained to its end)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bson import json_util
+    from pymongo import MongoClient
+
+    client = MongoClient(uri, maxPoolSize=4)
+    try:
+
+        def cost(database: str, command: dict) -> float:
+            if next(iter(command)) in ("find", "aggregate"):
+
+                def send(_):
+                    list(client[database].cursor_command(command))
+            else:
+
+                def send(_):
+                    client[database].command(command)
+
+            for _ in range(50):  # warm: connections, the plan cache
+                send(None)
+            before = task_cpu_seconds(mongod)
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(send, range(times)))
+            return (task_cpu_seconds(mongod) - before) * 1000 / times
+
+        found = {"ping": cost("admin", {"ping": 1})}
+        for name, recorded in pages.items():
+            spent = sent = writes = 0
+            for database, text, count in recorded:
+                command = json_util.loads(text)
+                sent += count
+                if not is_read(command):
+                    writes += count
+                    continue
+                spent += count * cost(database, command)
+            found[name] = (spent / RECORDED_REQUESTS, sent / RECORDED_REQUESTS, writes)
+        return found
+    finally:
+        client.close()
 
 
 def report(results: dict, top: int) -> None:
@@ -84,11 +215,28 @@ def report(results: dict, top: int) -> None:
         harness.print_table(rows, left=0)
 
 
+def report_replayed(replayed: dict, times: int) -> None:
+    floor = replayed.pop("ping")
+    print(
+        f"\n== mongod's own CPU ms per request: each page's commands ({RECORDED_REQUESTS} "
+        f"requests recorded) replayed {times} times from 4 threads; a ping replayed the same "
+        f"way: {floor:.3f}"
+    )
+    rows = [["page", "commands", "mongod ms", "x ping"]]
+    for name, (spent, sent, writes) in replayed.items():
+        commands = f"{sent:.1f}" + (f" ({writes} writes not replayed)" if writes else "")
+        rows.append([name, commands, f"{spent:.3f}", f"{harness.ratio(spent, floor):.1f}"])
+    harness.print_table(rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_backends(parser)
     parser.add_argument("--requests", type=int, default=50, help="per page and pass (50)")
     parser.add_argument("--top", type=int, default=12, help="functions shown per page (12)")
+    parser.add_argument(
+        "--replays", type=int, default=2000, help="times each MongoDB command is replayed (2000)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # JSON {page: url}
     options = parser.parse_args()
     if options.worker:
@@ -98,7 +246,9 @@ def main() -> int:
     try:
         with contextlib.ExitStack() as stack:
             env = harness.server_env(DJANGO_SETTINGS_MODULE="marvelsite.settings")
-            envs, _ = harness.databases(stack, options.backends, env, workdir, "bench_profile")
+            envs, replica_set = harness.databases(
+                stack, options.backends, env, workdir, "bench_profile"
+            )
             infos = {backend: harness.prepare_site(env) for backend, env in envs.items()}
             info = infos[options.backends[0]]
             pages = {
@@ -121,12 +271,19 @@ def main() -> int:
                 )
                 for backend, env in envs.items()
             }
+            replayed = None
+            if replica_set is not None:
+                sent = {name: found["commands"] for name, found in results["mongodb"].items()}
+                mongod_pid = replica_set.processes[0].pid
+                replayed = replay(replica_set.uri, mongod_pid, sent, options.replays)
         print(
             f"{options.requests} requests per page unprofiled, as many profiled; the Django "
             f"test client in one process per backend; load average {harness.loadavg()}, "
             f"{os.cpu_count()} CPUs"
         )
         report(results, options.top)
+        if replayed:
+            report_replayed(replayed, options.replays)
         return 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
