@@ -128,20 +128,12 @@ class CommandRecorder:
             self.thread = None
 
 
-def task_cpu_seconds(pid: int) -> float:
-    """The CPU time of a process's threads so far, in nanoseconds' resolution
-    (/proc/PID/task/*/schedstat; /proc/PID/stat counts 10 ms ticks, coarse for a ping)."""
-    total = 0
-    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        with contextlib.suppress(OSError):
-            total += int(stat.read_text().split()[0])
-    return total / 1e9
-
-
 def is_read(command: dict) -> bool:
     name = next(iter(command))
     stages = command.get("pipeline", []) if name == "aggregate" else []
-    return name in READ_COMMANDS and not any("$out" in st or "$merge" in st for st in stages)
+    return name in READ_COMMANDS and not any(
+        "$out" in stage or "$merge" in stage for stage in stages
+    )
 
 
 def replay(uri: str, mongod: int, pages: dict, times: int) -> dict:
@@ -157,21 +149,20 @@ def replay(uri: str, mongod: int, pages: dict, times: int) -> dict:
     try:
 
         def cost(database: str, command: dict) -> float:
-            if next(iter(command)) in ("find", "aggregate"):
+            opens_a_cursor = next(iter(command)) in ("find", "aggregate")
 
-                def send(_):
+            def send(_):
+                if opens_a_cursor:
                     list(client[database].cursor_command(command))
-            else:
-
-                def send(_):
+                else:
                     client[database].command(command)
 
             for _ in range(50):  # warm: connections, the plan cache
                 send(None)
-            before = task_cpu_seconds(mongod)
+            before = harness.task_cpu_seconds(mongod)
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(send, range(times)))
-            return (task_cpu_seconds(mongod) - before) * 1000 / times
+            return (harness.task_cpu_seconds(mongod) - before) * 1000 / times
 
         found = {"ping": cost("admin", {"ping": 1})}
         for name, recorded in pages.items():
